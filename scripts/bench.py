@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from children import child_env  # scripts/ is sys.path[0] when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -133,6 +135,7 @@ class Procs:
 
     def start(self, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen[bytes]:
         out = log.open("wb")
+        kw.setdefault("env", child_env())
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kw)
         out.close()
         self.procs.append(proc)

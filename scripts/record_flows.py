@@ -16,15 +16,17 @@ import argparse
 import base64
 import http.client
 import json
-import re
+import os
 import secrets
-import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from children import Child  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 SAML_RESPONSE = """<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"
@@ -38,35 +40,14 @@ SAML_RESPONSE = """<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:prot
  </saml:Assertion></samlp:Response>"""
 
 
-class Proc:
-    def __init__(self, argv: list[str], ready: str) -> None:
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self.match: re.Match[str] | None = None
-        self._ready = threading.Event()
-        pattern = re.compile(ready)
-
-        def read() -> None:
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.lines.append(line)
-                if self.match is None and (m := pattern.search(line)):
-                    self.match = m
-                    self._ready.set()
-            self._ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        self._ready.wait(30)
-        if self.match is None:
-            self.stop()
-            raise SystemExit(f"{argv[0]} did not start:\n{''.join(self.lines)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
+def start(argv: list[str], ready: str) -> Child:
+    """Start a child and wait for its readiness line (SystemExit if it never comes)."""
+    child = Child(argv, ready)
+    try:
+        child.wait_ready()
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return child
 
 
 class Client:
@@ -186,7 +167,7 @@ SCENARIOS: dict[str, Callable[[Client], None]] = {
 
 def record(out: Path, names: list[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    upstream = Proc(
+    upstream = start(
         [sys.executable, str(ROOT / "scripts" / "demo_upstream.py"), "--port", "0"],
         r"listening on (http://127\.0\.0\.1:\d+)",
     )
@@ -196,7 +177,11 @@ def record(out: Path, names: list[str]) -> list[Path]:
     try:
         for name in names:
             path = out / f"{name}.mitm"
-            dump = Proc(
+            # The capture holds live cookies, tickets and tokens: owner-only
+            # before mitmdump writes a byte (it truncates, keeping the mode).
+            path.unlink(missing_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            dump = start(
                 [
                     str(BIN / "mitmdump"),
                     "--mode",

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-# tests/procs.py and friends are imported as plain modules.
+# tests/procs.py and friends are imported as plain modules, and so are the
+# helpers the tests share with scripts/ (scripts/children.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from redis_server import RedisServer
 

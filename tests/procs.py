@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import re
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from children import Child
 from secrets_registry import OUTPUTS, remember
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,61 +22,12 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
 
-class Proc:
+class Proc(Child):
     """A child process whose output is collected (for the secret scans)."""
 
     def __init__(self, argv: list[str], ready: str, cwd: Path, env: dict[str, str] | None = None):
-        self.argv = argv
-        self.output: list[str] = []
-        self._ready = re.compile(ready)
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-        self.match: re.Match[str] | None = None
-        self._matched = threading.Event()
+        super().__init__(argv, ready, cwd=cwd, env=env)
         OUTPUTS.append(self)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            if self.match is None:
-                m = self._ready.search(line)
-                if m:
-                    self.match = m
-                    self._matched.set()
-        self._matched.set()
-
-    def wait_ready(self, timeout: float = 30.0) -> re.Match[str]:
-        self._matched.wait(timeout)
-        if self.match is None:
-            self.stop()
-            raise RuntimeError(
-                f"{self.argv[:3]} did not start (exit {self.proc.poll()}):\n{self.text}"
-            )
-        return self.match
-
-    @property
-    def text(self) -> str:
-        return "".join(self.output)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        return self.proc.returncode
 
 
 class Upstream:

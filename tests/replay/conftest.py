@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "flows"
 RECORDER = ROOT / "scripts" / "record_flows.py"
-SOURCES = (RECORDER, ROOT / "scripts" / "demo_upstream.py")
+SOURCES = (RECORDER, ROOT / "scripts" / "demo_upstream.py", ROOT / "scripts" / "children.py")
 SCENARIOS = ("cas", "saml", "bad")
 
 

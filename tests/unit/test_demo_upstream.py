@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
+from children import child_env
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo_upstream.py"
 
@@ -480,6 +481,7 @@ def test_cli_prints_address_and_stops_on_sigterm(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=child_env(),
     )
     try:
         assert proc.stdout is not None
