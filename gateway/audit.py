@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import hashlib
 import json
 import math
@@ -42,6 +43,7 @@ __all__ = [
     "AuditCorrupt",
     "AuditError",
     "AuditEvent",
+    "AuditInUse",
     "AuditLog",
     "VerifyResult",
     "chain_path",
@@ -66,6 +68,9 @@ FIELDS: tuple[str, ...] = (
     "prev",
 )
 
+# A `suppressed` record (SPEC §7.1) also carries `count`, just before `prev`.
+_FIELDS_WITH_COUNT: tuple[str, ...] = (*FIELDS[:-1], "count", "prev")
+
 # ``prev`` of the very first record of a chain.
 GENESIS_PREV = "0" * 64
 
@@ -85,6 +90,11 @@ class AuditError(Exception):
 
     Always raised, never swallowed: the caller answers 503 ``audit_unavailable``.
     """
+
+
+class AuditInUse(AuditError):
+    """At open: another process (a second gateway, or `mitmdump -s` with the
+    same config) holds the audit file; two writers would break the chain."""
 
 
 class AuditCorrupt(AuditError):
@@ -116,6 +126,39 @@ def chain_path(path: Path) -> Path:
     return path.with_name(path.name + ".chain")
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file of the audit file ``path``. A file of its own (not the log,
+    not the sidecar) so that logrotate's rename never moves the lock away."""
+    return path.with_name(path.name + ".lock")
+
+
+def _take_lock(log_path: Path) -> int:
+    """Exclusive, non-blocking flock on the lock file for this process's life
+    (SPEC §7.1), with our pid inside for the message the next one prints.
+    Raises AuditInUse, or OSError."""
+    path = lock_path(log_path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise AuditInUse(
+            f"audit log {log_path} is in use by another gateway (pid {holder})"
+        ) from None
+    except OSError:
+        os.close(fd)
+        raise
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        os.close(fd)  # closing releases the lock
+        raise
+    return fd
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """What the engine hands in; the writer adds ``seq``, ``time`` and ``prev``."""
@@ -130,6 +173,9 @@ class AuditEvent:
     credentials: tuple[str, ...] = ()
     request_id: str | None = None
     forwarded: bool = False
+    # Only on `suppressed` records (SPEC §7.1): how many records were counted,
+    # not written. Serialised just before `prev`, and only when set.
+    count: int | None = None
 
     def __post_init__(self) -> None:
         # Validate here, where the bad value is created, so a programming error can
@@ -146,6 +192,10 @@ class AuditEvent:
             raise TypeError("AuditEvent.status must be int or None")
         if not isinstance(self.forwarded, bool):
             raise TypeError("AuditEvent.forwarded must be bool")
+        if self.count is not None and (
+            isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1
+        ):
+            raise TypeError("AuditEvent.count must be a positive int or None")
         creds: Any = self.credentials
         # A bare string would be iterated character by character: refuse it.
         if isinstance(creds, str | bytes) or not isinstance(creds, tuple | list):
@@ -168,9 +218,9 @@ def _check_record(obj: object) -> str | None:
     if not isinstance(obj, dict):
         return "not a JSON object"
     keys = list(obj)
-    if keys != list(FIELDS):
+    if keys != list(FIELDS) and keys != list(_FIELDS_WITH_COUNT):
         missing = [f for f in FIELDS if f not in obj]
-        extra = [k for k in keys if k not in FIELDS]
+        extra = [k for k in keys if k not in _FIELDS_WITH_COUNT]
         if missing:
             return "missing field(s): " + ", ".join(missing)
         if extra:
@@ -194,6 +244,12 @@ def _check_record(obj: object) -> str | None:
         return "credentials is not a list of strings"
     if not isinstance(obj["forwarded"], bool):
         return "forwarded is not a boolean"
+    if "count" in obj:
+        count = obj["count"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            return "count is not a positive integer"
+        if obj["event"] != "suppressed":
+            return "count is only allowed on suppressed records"
     prev = obj["prev"]
     if not isinstance(prev, str) or not _HASH_RE.fullmatch(prev):
         return "prev is not a hex SHA-256"
@@ -296,6 +352,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._chain_fd: int | None = None
+        self._lock_fd: int | None = None  # held from open() to close()
         # Only a regular file gets the sidecar, rename detection and truncation of
         # partial lines; a device such as /dev/full or /dev/null is written as is.
         self._regular = False
@@ -334,13 +391,16 @@ class AuditLog:
             self._state_known = False
             self._pending_truncate = None
             try:
+                self._hold_file_lock()
                 self._open_fds()
                 seq, h = self._recover()
             except AuditError:
                 self._close_fds(raise_errors=False)
+                self._release_file_lock()
                 raise
             except OSError as e:
                 self._close_fds(raise_errors=False)
+                self._release_file_lock()
                 raise AuditError(f"cannot open audit log {self._path}: {_why(e)}") from e
             self._seq, self._hash = seq, h
             self._state_known = True
@@ -364,7 +424,10 @@ class AuditLog:
                     os.fsync(self._chain_fd)
                 except OSError:
                     pass  # the main file is authoritative; closing still matters more
-            self._close_fds(raise_errors=True)
+            try:
+                self._close_fds(raise_errors=True)
+            finally:
+                self._release_file_lock()
 
     def __enter__(self) -> AuditLog:
         self.open()
@@ -404,8 +467,10 @@ class AuditLog:
                 "credentials": list(ev.credentials),
                 "request_id": ev.request_id,
                 "forwarded": ev.forwarded,
-                "prev": self._hash,
             }
+            if ev.count is not None:
+                record["count"] = ev.count
+            record["prev"] = self._hash
             line = _dumps(record).encode("ascii")
             h = _line_hash(line)
             self._append(line + b"\n", seq, h)
@@ -417,6 +482,27 @@ class AuditLog:
         return await asyncio.to_thread(self.write_sync, ev)
 
     # -- internals (called with the lock held) ------------------------------------
+
+    def _hold_file_lock(self) -> None:
+        """One writer per audit file. A device (/dev/full in tests) has no chain
+        to protect and no folder to put a lock file in."""
+        if self._lock_fd is not None:
+            return  # open() again in the same life: we already hold it
+        try:
+            st: os.stat_result | None = os.stat(self._path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            return
+        self._lock_fd = _take_lock(self._path)
+
+    def _release_file_lock(self) -> None:
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            try:
+                os.close(fd)  # releases the flock; the file stays (no unlink race)
+            except OSError:
+                pass
 
     def _open_fds(self) -> None:
         """Open the log (and, for a regular file, its sidecar); raises OSError."""

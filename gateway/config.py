@@ -21,6 +21,7 @@ import yaml
 
 __all__ = [
     "AuditConfig",
+    "AuditFloodConfig",
     "CASConfig",
     "Config",
     "ConfigError",
@@ -81,9 +82,16 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class AuditFloodConfig:
+    # SPEC §7.1: records anyone can cause without a credential, per client IP and minute.
+    per_client_per_minute: int
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     path: Path
     fsync: bool
+    flood: AuditFloodConfig = AuditFloodConfig(60)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ class SessionsConfig:
     cookies: tuple[str, ...]
     max_lifetime: int
     idle_timeout: int | None
+    # SPEC §5: `;jsessionid=` path parameters and `?jsessionid=` query parameters.
+    url_parameters: bool = True
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,8 @@ class SAMLConfig:
     sp_cert_file: Path | None
     idp_cert_file: Path | None
     clock_skew: int
+    # The upstream SP's AssertionConsumerService, for schema-valid metadata (SPEC §3).
+    sp_acs_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +285,14 @@ def _optional(convert: Callable[[object], T]) -> Callable[[object], T | None]:
         return None if value is None else convert(value)
 
     return optional
+
+
+def _as_per_minute(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer (got {_describe(value)})")
+    if not 1 <= value <= 1_000_000:
+        raise ValueError(f"must be between 1 and 1000000 (got {value})")
+    return value
 
 
 def _as_max_body_bytes(value: object) -> int:
@@ -699,9 +719,13 @@ def _read_store(r: _Reader, state_dir: Path) -> StoreConfig:
 
 
 def _read_audit(r: _Reader, state_dir: Path) -> AuditConfig:
+    flood = r.section("flood", ("per_client_per_minute",))
     return AuditConfig(
         path=r.output_path("path", state_dir / "audit.jsonl"),
         fsync=r.get("fsync", True, _as_bool),
+        flood=AuditFloodConfig(
+            per_client_per_minute=flood.get("per_client_per_minute", 60, _as_per_minute)
+        ),
     )
 
 
@@ -719,6 +743,7 @@ def _read_sessions(r: _Reader) -> SessionsConfig:
         cookies=r.items("cookies", ("JSESSIONID",), unique_cookie),
         max_lifetime=r.get("max_lifetime", 12 * 3600, _positive_duration),
         idle_timeout=r.get("idle_timeout", None, _optional(_positive_duration)),
+        url_parameters=r.get("url_parameters", True, _as_bool),
     )
 
 
@@ -803,6 +828,7 @@ def _read_saml(r: _Reader) -> SAMLConfig:
         sp_cert_file=r.file("sp_cert_file"),
         idp_cert_file=r.file("idp_cert_file"),
         clock_skew=r.get("clock_skew", 180, parse_duration),
+        sp_acs_url=r.get("sp_acs_url", None, _optional(_as_url)),
     )
 
 
@@ -856,8 +882,10 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
         section("store", ("backend", "sqlite_path", "redis_url", "on_error", "fingerprint_key")),
         state_dir,
     )
-    audit = _read_audit(section("audit", ("path", "fsync")), state_dir)
-    sessions = _read_sessions(section("sessions", ("cookies", "max_lifetime", "idle_timeout")))
+    audit = _read_audit(section("audit", ("path", "fsync", "flood")), state_dir)
+    sessions = _read_sessions(
+        section("sessions", ("cookies", "max_lifetime", "idle_timeout", "url_parameters"))
+    )
     tokens = _read_tokens(section("tokens", ("max_lifetime", "jwt")))
     routes = _read_routes(
         section(
@@ -873,7 +901,7 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
             "saml",
             (
                 "sp_entity_id idp_entity_id idp_slo_url sp_slo_url sign sig_alg sp_key_file"
-                " sp_cert_file idp_cert_file clock_skew"
+                " sp_cert_file idp_cert_file clock_skew sp_acs_url"
             ).split(),
         )
     )

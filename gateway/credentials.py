@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote, unquote_plus
 
 from gateway.http import Request
 from gateway.jwt_tokens import JWTClaims, looks_like_jwt, unverified_claims
@@ -97,20 +98,78 @@ def bearer_tokens(values: Iterable[str]) -> list[str]:
 
 
 def request_credentials(
-    request: Request, cookie_names: frozenset[str], fingerprint: Fingerprinter
+    request: Request,
+    cookie_names: frozenset[str],
+    fingerprint: Fingerprinter,
+    *,
+    url_parameters: bool = True,
 ) -> list[Credential]:
-    """Every session cookie and bearer token (and JWT id) the request carries,
-    fingerprinted: what the engine reads, without keeping a reader around."""
-    return CredentialReader(cookie_names, fingerprint).read(request)
+    """Every session cookie (or URL session id), bearer token and JWT id the
+    request carries, fingerprinted: what the engine reads, without keeping a
+    reader around."""
+    return CredentialReader(cookie_names, fingerprint, url_parameters=url_parameters).read(
+        request
+    )
+
+
+def _decoded_variants(raw: str, decode: Callable[[str], str]) -> list[str]:
+    """The value as sent and, when it holds escapes, as a container would decode
+    it: both are the session the upstream may pick, so both are checked."""
+    values = [raw] if raw else []
+    if "%" in raw or (decode is unquote_plus and "+" in raw):
+        decoded = decode(raw)
+        if decoded and decoded != raw:
+            values.append(decoded)
+    return values
+
+
+def url_session_ids(path: str, query: str, names: dict[str, str]) -> list[tuple[str, str]]:
+    """(cookie name, value) of every session id in the URL (SPEC §5).
+
+    `names` maps lower-cased cookie names to their configured spelling. Servlet
+    containers accept `;jsessionid=…` in any path segment (URL rewriting) and
+    some frameworks `?jsessionid=…`, when no cookie is sent; the parameter name
+    is compared in any letter case, and escaped names or values are checked both
+    as sent and decoded (the safe side: more matches, never fewer).
+    """
+    found: list[tuple[str, str]] = []
+    if ";" in path:
+        for segment in path.split("/"):
+            if ";" not in segment:
+                continue
+            for param in segment.split(";")[1:]:
+                name, sep, value = param.partition("=")
+                if not sep:
+                    continue
+                canonical = names.get(unquote(name).strip().lower())
+                if canonical is not None:
+                    found.extend((canonical, v) for v in _decoded_variants(value, unquote))
+    if query:
+        for item in query.split("&"):
+            name, sep, value = item.partition("=")
+            if not sep:
+                continue
+            canonical = names.get(unquote_plus(name).strip().lower())
+            if canonical is not None:
+                found.extend((canonical, v) for v in _decoded_variants(value, unquote_plus))
+    return found
 
 
 class CredentialReader:
     """Reads every credential of a request, JWT ids included, with a memo of
     decoded JWT claims (the same few tokens arrive on every request)."""
 
-    def __init__(self, cookie_names: frozenset[str], fingerprint: Fingerprinter) -> None:
+    def __init__(
+        self,
+        cookie_names: frozenset[str],
+        fingerprint: Fingerprinter,
+        *,
+        url_parameters: bool = True,
+    ) -> None:
         self.cookie_names = cookie_names
         self.fingerprint = fingerprint
+        # lower-cased name → configured spelling; empty: URL ids are not read
+        self._url_names = {n.lower(): n for n in cookie_names} if url_parameters else {}
         self._claims: dict[str, JWTClaims | None] = {}
         # A client sends the same Cookie/Authorization headers on every request:
         # remember what they carry (bounded; the hot path becomes a dict lookup).
@@ -145,16 +204,36 @@ class CredentialReader:
                 cookies.append(value)
             elif name == "authorization":
                 auths.append(value)
+        creds: list[Credential]
         if not cookies and not auths:
-            return []
-        key = (tuple(cookies), tuple(auths))
-        hit = self._memo.get(key)
-        if hit is None:
-            hit = tuple(self._extract(cookies, auths))
-            if len(self._memo) >= 8192:
-                self._memo.clear()
-            self._memo[key] = hit
-        return list(hit)
+            creds = []
+        else:
+            key = (tuple(cookies), tuple(auths))
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = tuple(self._extract(cookies, auths))
+                if len(self._memo) >= 8192:
+                    self._memo.clear()
+                self._memo[key] = hit
+            creds = list(hit)
+        if self._url_names and (";" in request.path or self._query_may_hold(request.query)):
+            self._add_url_sessions(request, creds)
+        return creds
+
+    def _query_may_hold(self, query: str) -> bool:
+        # Cheap pre-check for the hot path; escapes and `+` might spell a name.
+        if not query:
+            return False
+        lowered = query.lower()
+        return "%" in query or "+" in query or any(n in lowered for n in self._url_names)
+
+    def _add_url_sessions(self, request: Request, creds: list[Credential]) -> None:
+        seen = {c.fingerprint for c in creds}
+        for name, value in url_session_ids(request.path, request.query, self._url_names):
+            fp = self.fingerprint(SESSION, value)
+            if fp not in seen:
+                seen.add(fp)
+                creds.append(Credential(SESSION, name, fp))
 
     def _extract(self, cookies: list[str], auths: list[str]) -> list[Credential]:
         creds: list[Credential] = []

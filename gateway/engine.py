@@ -94,7 +94,9 @@ class Gateway:
             if rc is not None
         }
         self.cookie_names = frozenset(config.sessions.cookies)
-        self.credentials = CredentialReader(self.cookie_names, fingerprint)
+        self.credentials = CredentialReader(
+            self.cookie_names, fingerprint, url_parameters=config.sessions.url_parameters
+        )
         idle = config.sessions.idle_timeout
         # Last-seen writes are throttled: one write per session per this many seconds.
         self._touch_every = max(1.0, min(60.0, idle / 10)) if idle else 0.0

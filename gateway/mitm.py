@@ -134,12 +134,26 @@ def _unavailable() -> http.Response:
     return make_response(responses.gateway_error())
 
 
+def _refuse(flow: http.HTTPFlow) -> None:
+    flow.response = _unavailable()
+    flow.metadata[HANDLED] = "responded"
+
+
+async def _close_quietly(runtime: Runtime) -> None:
+    try:
+        await runtime.close()
+    except Exception:
+        log.exception("logout gateway: error while closing the runtime")
+
+
 class LogoutGateway:
     """mitmproxy addon. With stock mitmproxy: `-s addons/logout_gateway.py
     --set gateway_config=config.yaml`; `gateway run` passes a started runtime."""
 
     def __init__(self, runtime: Runtime | None = None) -> None:
         self.runtime = runtime
+        # A runtime handed in (by `gateway run`) belongs to whoever started it,
+        # which also closes it; one this addon starts itself, it closes (SPEC §13).
         self._preloaded = runtime is not None
         self._config: Config | None = runtime.config if runtime else None
         self._starting: asyncio.Task[None] | None = None
@@ -185,30 +199,48 @@ class LogoutGateway:
             log.error("logout gateway: no gateway_config set; every request is refused")
 
     async def _ready(self) -> Runtime | None:
+        """The runtime, once started; None if it could not start. A request that
+        arrives during start-up waits here instead of being refused."""
         if self.runtime is None and self._starting is not None and not self._starting.done():
             await self._starting
         return self.runtime
 
     async def _start(self, config: Config) -> None:
+        """Start a runtime for `config` (replacing the current one). Never raises:
+        on any failure no runtime is set, so every request is answered 503."""
+        old, self.runtime = self.runtime, None
+        if old is not None:
+            # The old runtime lets go of the audit file (one writer per file,
+            # SPEC §7.1) before the new one takes it; requests meanwhile wait
+            # for this task in `_ready`.
+            await _close_quietly(old)
+        runtime: Runtime | None = None
         try:
             runtime = await start(config)
+            if config.tls.cert_file is not None:
+                # Same guarantee as `gateway run`: every client gets this certificate.
+                combined = write_combined_pem(config)
+                ctx.options.update(certs=[f"*={combined}"], upstream_cert=False)
         except StartupError as exc:
             # errorcheck turns an error logged at start-up into a non-zero exit.
             log.error("logout gateway cannot start: %s", exc)
             return
-        if config.tls.cert_file is not None:
-            # Same guarantee as `gateway run`: every client gets this certificate.
-            combined = write_combined_pem(config)
-            ctx.options.update(certs=[f"*={combined}"], upstream_cert=False)
-        old, self.runtime = self.runtime, runtime
+        except Exception:
+            log.exception("logout gateway cannot start; every request is refused")
+            if runtime is not None:
+                await _close_quietly(runtime)  # half started: its owner closes it
+            return
+        self.runtime = runtime
         log.info("logout gateway ready (config %s)", config.source)
-        if old is not None:
-            await old.close()
 
     async def done(self) -> None:
-        if self.runtime is not None:
-            await self.runtime.close()
-            self.runtime = None
+        if self._preloaded:
+            return  # `gateway run` started it and closes it
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wait([self._starting])
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
+            await _close_quietly(runtime)
 
     # -- hooks ---------------------------------------------------------------
 
@@ -227,7 +259,7 @@ class LogoutGateway:
         try:
             runtime = await self._ready()
             if runtime is None:
-                flow.response = _unavailable()
+                _refuse(flow)
                 return
             if runtime.gateway.needs_body(flow.request.path):
                 flow.request.stream = False  # logout/learning bodies are read, capped
@@ -235,15 +267,29 @@ class LogoutGateway:
             await self._decide(flow, runtime, with_body=False)
         except Exception:
             log.exception("logout gateway: error in requestheaders hook")
-            flow.response = _unavailable()
+            _refuse(flow)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or HANDLED in flow.metadata:
             return
-        runtime = await self._ready()
+        try:
+            runtime = await self._ready()
+        except asyncio.CancelledError:
+            _refuse(flow)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this hook itself is being cancelled (shutdown)
+            log.error("logout gateway: start-up was cancelled; refused the request")
+            return
+        except Exception:
+            # Start-up failed in a way `_start` did not expect: refuse, never
+            # forward (SPEC §13).
+            log.exception("logout gateway: start-up failed while a request waited")
+            _refuse(flow)
+            return
         if runtime is None:
             log.error("logout gateway not ready; refused %s", flow.request.method)
-            flow.response = _unavailable()
+            _refuse(flow)
             return
         await self._decide(flow, runtime, with_body=True)
 

@@ -23,7 +23,7 @@ from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Forward, Respond
 from gateway.mitm import RecordedFlow
-from gateway.routes import normalise_path
+from gateway.routes import path_without_params
 from gateway.runtime import load_protocol_keys
 from gateway.store.memory import MemoryStore
 
@@ -54,7 +54,7 @@ class FlowResult:
     index: int
     file: str
     method: str
-    path: str  # without the query: queries can carry tickets
+    path: str  # without `;params` and the query: both can carry session ids, tickets
     route: str | None
     decision: str  # "forward" | "respond" | "error"
     status: int | None  # the gateway's answer (respond) or the recorded one (forward)
@@ -84,8 +84,8 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
                 index=index,
                 file=name,
                 method=req.method,
-                path=req.path,
-                route=gw.routes.by_path.get(normalise_path(req.path)),
+                path=path_without_params(req.path),
+                route=gw.routes.match(req.path),
                 decision="forward",
                 status=None,
                 event=None,
@@ -145,11 +145,13 @@ def summary(results: Sequence[FlowResult]) -> str:
         ),
         f"  refused revoked credentials: {refused}",
     ]
-    other = Counter(r.status for r in results if r.decision == "respond" and r.event != "logout")
-    if other:
+    answers = Counter(r.status for r in results if r.decision == "respond")
+    if answers:
+        # Every answer the gateway gave, logouts included: the counts add up to
+        # "answered by the gateway" above.
         lines.append(
             "  gateway answers by status: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(other.items()))
+            + ", ".join(f"{k}: {v}" for k, v in sorted(answers.items()))
         )
     return "\n".join(lines)
 

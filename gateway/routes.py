@@ -74,6 +74,15 @@ def normalise_path(raw: str) -> str:
     return "/" + "/".join(_remove_dot_segments(segments))
 
 
+def path_without_params(raw: str) -> str:
+    """The path with every `;param` and the query removed, for reports and logs:
+    `;jsessionid=…` is a credential (SPEC §5) and must never be printed."""
+    path = raw.split("?", 1)[0].split("#", 1)[0]
+    if ";" not in path:
+        return path
+    return "/".join(seg.split(";", 1)[0] for seg in path.split("/"))
+
+
 @dataclass(frozen=True, slots=True)
 class RouteTable:
     """Normalised path → route name, for the enabled routes only."""

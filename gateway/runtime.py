@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway.audit import AuditError, AuditLog
+from gateway.audit_flood import FloodLimitedAudit
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
@@ -24,6 +25,7 @@ from gateway.tls import server_cert_problems
 log = logging.getLogger("gateway")
 
 PURGE_EVERY = 300.0
+FLOOD_TICK = 15.0
 
 
 class StartupError(Exception):
@@ -36,7 +38,9 @@ class Runtime:
     gateway: Gateway
     store: Store
     audit: AuditLog
+    flood: FloodLimitedAudit  # what the engine writes to, in front of `audit`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closed: bool = False
 
     def request_audit_reopen(self) -> None:
         """SIGHUP: reopen the audit file off the event loop (a write may hold it)."""
@@ -57,6 +61,12 @@ class Runtime:
             log.info("audit file reopened (SIGHUP): %s", self.config.audit.path)
 
     async def close(self) -> None:
+        """Stop background work, close the store and the audit log (releasing its
+        lock). Called once, by whoever started the runtime; a second call is a
+        no-op rather than a double close."""
+        if self._closed:
+            return
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -64,6 +74,10 @@ class Runtime:
                 await task
         await self.gateway.close()
         await self.store.close()
+        try:
+            await self.flood.close()  # the last minute's `suppressed` records
+        except AuditError as exc:
+            log.error("audit: could not write the suppressed-records summary: %s", exc)
         self.audit.close()
 
 
@@ -85,6 +99,17 @@ def load_protocol_keys(config: Config) -> tuple[Signer | None, JWTVerifier | Non
     return signer, verifier
 
 
+async def _tick_flood_forever(flood: FloodLimitedAudit) -> None:
+    # A minute's `suppressed` record is written soon after the minute ends,
+    # even when no later record comes along to trigger it.
+    while True:
+        await asyncio.sleep(FLOOD_TICK)
+        try:
+            await flood.tick()
+        except AuditError as exc:
+            log.error("audit: could not write a suppressed-records summary: %s", exc)
+
+
 async def _purge_forever(store: Store) -> None:
     while True:
         await asyncio.sleep(PURGE_EVERY)
@@ -97,6 +122,9 @@ async def _purge_forever(store: Store) -> None:
 
 
 async def start(config: Config, *, background: bool = True) -> Runtime:
+    """Open store and audit log and build the engine. Raises StartupError with an
+    operator's message; on any failure (expected or not) everything opened so
+    far is closed again, so nothing half-started outlives the call."""
     tls_problems = server_cert_problems(config)
     if tls_problems:
         raise StartupError("; ".join(tls_problems))
@@ -104,30 +132,32 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"state_dir: cannot create {config.state_dir}: {exc}") from exc
-    try:
-        store = make_store(config.store)
-    except StoreError as exc:
-        raise StartupError(str(exc)) from exc
-    try:
-        await store.open()
-        fingerprint = Fingerprinter(await store.fingerprint_key(config.store.fingerprint_key))
-    except StoreError as exc:
-        await store.close()
-        raise StartupError(str(exc)) from exc
-    audit = AuditLog(config.audit.path, fsync=config.audit.fsync)
-    try:
-        audit.open()
-    except (AuditError, OSError) as exc:
-        await store.close()
-        raise StartupError(f"audit.path: {exc}") from exc
-    try:
-        signer, verifier = load_protocol_keys(config)
-    except ValueError as exc:
-        await store.close()
-        audit.close()
-        raise StartupError(str(exc)) from exc
-    gateway = Gateway(config, store, audit, fingerprint, signer=signer, jwt_verifier=verifier)
-    runtime = Runtime(config, gateway, store, audit)
-    if background:
-        runtime._tasks.append(asyncio.create_task(_purge_forever(store)))
+    async with contextlib.AsyncExitStack() as undo:
+        try:
+            store = make_store(config.store)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from exc
+        undo.push_async_callback(store.close)
+        try:
+            await store.open()
+            fingerprint = Fingerprinter(await store.fingerprint_key(config.store.fingerprint_key))
+        except StoreError as exc:
+            raise StartupError(str(exc)) from exc
+        audit = AuditLog(config.audit.path, fsync=config.audit.fsync)
+        try:
+            audit.open()
+        except (AuditError, OSError) as exc:
+            raise StartupError(f"audit.path: {exc}") from exc
+        undo.callback(audit.close)
+        try:
+            signer, verifier = load_protocol_keys(config)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        flood = FloodLimitedAudit(audit, config.audit.flood.per_client_per_minute)
+        gateway = Gateway(config, store, flood, fingerprint, signer=signer, jwt_verifier=verifier)
+        runtime = Runtime(config, gateway, store, audit, flood)
+        if background:
+            runtime._tasks.append(asyncio.create_task(_purge_forever(store)))
+            runtime._tasks.append(asyncio.create_task(_tick_flood_forever(flood)))
+        undo.pop_all()  # started: from here on the runtime's owner closes it
     return runtime

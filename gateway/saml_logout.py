@@ -78,10 +78,10 @@ class SamlLogout:
 
     async def logout(self, req: Request) -> Decision:
         gw = self.gw
-        problem = body_problem(req, gw.config.limits.max_body_bytes)
-        if problem is not None:
-            return problem
         try:
+            problem = body_problem(req, gw.config.limits.max_body_bytes)
+            if problem is not None:
+                raise problem  # 413/415 are answers on a logout route: audited too
             body = parse_saml_logout(req.body)
         except EsBodyError as exc:
             return await self._invalid(req, exc.status, exc.error_type, exc.reason)

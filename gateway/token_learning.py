@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from gateway import responses
 from gateway.credentials import TOKEN
-from gateway.es_bodies import TokenPair, refresh_tokens, saml_content, token_pair
-from gateway.http import FORWARD, Decision, Forward, Request, Respond, Response
+from gateway.es_bodies import EsBodyError, TokenPair, refresh_tokens, saml_content, token_pair
+from gateway.http import FORWARD, Decision, Forward, Request, Response
 from gateway.saml.learn import SAMLIdentity, SAMLParseError, parse_saml_response
 from gateway.store import StoreError
 from gateway.store.base import TokenRecord
@@ -37,11 +37,11 @@ LEARNING_FORWARD = Forward(drop_headers=("accept-encoding",))
 MAX_LINEAGE = 100  # fingerprints of superseded pairs kept per session
 
 
-def body_problem(req: Request, max_bytes: int) -> Respond | None:
-    """413/415 for a body the gateway must read but may not (SPEC §6.3):
-    never decompress untrusted input, never read past the limit."""
+def body_problem(req: Request, max_bytes: int) -> EsBodyError | None:
+    """413/415 for a body the gateway must read but may not (SPEC §6.3): never
+    decompress untrusted input, never read past the limit. None: readable."""
     if req.header("content-encoding"):
-        return responses.es_error(
+        return EsBodyError(
             415, "illegal_argument_exception", "Content-Encoding is not accepted on this API"
         )
     length = req.header("content-length")
@@ -49,7 +49,7 @@ def body_problem(req: Request, max_bytes: int) -> Respond | None:
     if length is not None and length.strip().isdigit() and int(length) > max_bytes:
         too_long = True
     if too_long:
-        return responses.es_error(
+        return EsBodyError(
             413, "content_too_long_exception", f"request body is larger than {max_bytes} bytes"
         )
     return None
@@ -65,7 +65,7 @@ class TokenLearning:
         oversized or non-JSON body is refused rather than waved through."""
         problem = body_problem(req, self.gw.config.limits.max_body_bytes)
         if problem is not None:
-            return problem
+            return responses.es_error(problem.status, problem.error_type, problem.reason)
         body = req.body or b""
         content_type = (req.header("content-type") or "").lower()
         if body.strip() and content_type and "json" not in content_type:

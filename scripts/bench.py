@@ -912,6 +912,7 @@ async def inproc(
     from mitmproxy.test import tflow
 
     from gateway.audit import AuditLog
+    from gateway.audit_flood import FloodLimitedAudit
     from gateway.config import parse_config
     from gateway.credentials import Fingerprinter
     from gateway.engine import Gateway
@@ -976,7 +977,7 @@ async def inproc(
 
     # the mitmproxy-level hook, on a flow
     def mitm_hook(g: Any, s: Any) -> Callable[[], Awaitable[None]]:
-        addon = LogoutGateway(Runtime(cfg, g, s, audit_off))
+        addon = LogoutGateway(Runtime(cfg, g, s, audit_off, FloodLimitedAudit(audit_off, 60)))
         flow = tflow.tflow(
             req=mhttp.Request.make(
                 "GET",
