@@ -965,8 +965,17 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def _yaml_error(file: Path, exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
         problem = exc.problem or "syntax error"
+        mark = exc.problem_mark
+        context = exc.context_mark
+        if exc.context and context is not None and "end of stream" in problem:
+            # The parser ran off the end of the file (e.g. a quote never closed):
+            # point where the construct began, not at the end of the file.
+            return (
+                f"{file}: line {context.line + 1}, column {context.column + 1}: invalid YAML: "
+                f"{problem} ({exc.context} that starts here; the parser stopped at "
+                f"line {mark.line + 1}, column {mark.column + 1})"
+            )
         if exc.context:
             problem = f"{problem} ({exc.context})"
         return f"{file}: line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {problem}"

@@ -8,8 +8,10 @@ roughly half the CPU per request on the same traffic (REFERENCE.md).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -33,7 +35,9 @@ def lean_master(opts: options.Options, *addons: object) -> master.Master:
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
-        errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
+        # The terminal log already shows a start-up error; repeating it on
+        # stderr printed every such error twice.
+        errorcheck.ErrorCheck(repeat_errors_on_stderr=False),
         *addons,
     )
     return m
@@ -90,7 +94,29 @@ class Announce:
         asyncio.get_running_loop().call_soon(ctx.master.addons.remove, self)
 
 
+def listen_problem(config: Config) -> str | None:
+    """Why the listen address cannot be bound, said once and with the address
+    (mitmproxy's own message names the upstream first and repeats errno)."""
+    if config.listen_port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in config.listen_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As asyncio's create_server does, so TIME_WAIT leftovers don't count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.listen_host, config.listen_port))
+        except OSError as exc:
+            shown = f"[{config.listen_host}]" if family == socket.AF_INET6 else config.listen_host
+            why = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            return f"listen: cannot listen on {shown}:{config.listen_port}: {why}"
+    return None
+
+
 async def serve(config: Config) -> int:
+    problem = listen_problem(config)
+    if problem is not None:
+        print(f"gateway: cannot start: {problem}", file=sys.stderr)
+        return 1
     try:
         runtime = await start(config)
     except StartupError as exc:

@@ -156,6 +156,11 @@ def bad_scenario(c: Client) -> None:
         c("POST", path, {"Cookie": f"JSESSIONID={sid}"})
         c("GET", "/web/api/v2/clusters", {"Cookie": f"JSESSIONID={sid}"})
     c("GET", "/web/v1/logout_action?is_timeout_logout=true&is_timeout_logout=true")
+    # a logged-out session id sent in the URL instead of a cookie (URL rewriting)
+    sid = c.login()
+    c("POST", "/cas/logout", {"Cookie": f"JSESSIONID={sid}"})
+    c("GET", f"/web/api/v2/clusters;jsessionid={sid}")
+    c("GET", f"/web/api/v2/clusters?JSESSIONID={sid}")
 
 
 SCENARIOS: dict[str, Callable[[Client], None]] = {

@@ -32,6 +32,7 @@ def raw_credentials(paths) -> set[str]:
                 for value in req.headers.get_all("authorization"):
                     found.add(value.split(" ", 1)[1])
                 found.update(re.findall(r"ST-[0-9a-f]+-cas", req.path))
+                found.update(re.findall(r"jsessionid=([^;/?&]+)", req.path, re.IGNORECASE))
                 for body in (req.raw_content or b"", flow.response.raw_content or b""):
                     try:
                         data = json.loads(body)
@@ -60,7 +61,9 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     assert [(r["decision"], r["status"]) for r in rows] == expected
     for row in rows:
         assert {"index", "method", "path", "route", "decision", "status", "event"} <= set(row)
-        assert "?" not in row["path"]
+        # issue 11, item 1: `;jsessionid=` and the query are credentials, never printed
+        assert "?" not in row["path"] and ";" not in row["path"]
+    assert any(r["path"] == "/web/api/v2/clusters" and r["status"] == 401 for r in rows)
     refused = [r for r in rows if r["event"] == "revoked_credential_use"]
     assert refused and all((r["decision"], r["status"]) == (R, 401) for r in refused)
     logouts = [r for r in rows if r["event"] == "logout"]
@@ -111,3 +114,21 @@ def test_replay_in_process_matches_the_addon(tmp_path, flows, scenario):
     config = load_config(config_for_replay(tmp_path))
     results = asyncio.run(replay(config, load([flows[scenario]])))
     assert [(r.decision, r.status) for r in results] == EXPECTED[scenario]
+
+
+def test_item6_replay_summary_counts_every_gateway_answer_by_status(tmp_path, flows):
+    """Issue 11, item 6: "N answered by the gateway" was followed by per-status
+    counts that left out the logout answers (200/302)."""
+    config = config_for_replay(tmp_path)
+    result = subprocess.run(
+        [*BIN, "replay", str(flows["cas"]), "--config", str(config), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    answered = int(re.search(r"(\d+) answered by the gateway", result.stdout).group(1))
+    by_status = re.search(r"gateway answers by status: (.*)", result.stdout).group(1)
+    counts = dict(item.split(": ") for item in by_status.split(", "))
+    assert sum(map(int, counts.values())) == answered
+    assert {"200", "302", "401"} <= set(counts)

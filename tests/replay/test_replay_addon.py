@@ -72,6 +72,10 @@ EXPECTED = {
         (R, 200),
         (R, 401),  # %63as, trailing slash
         (R, 302),  # repeated is_timeout_logout
+        (F, 302),
+        (R, 200),
+        (R, 401),
+        (R, 401),  # logged out, then the id in the URL: ;jsessionid= and ?JSESSIONID=
     ],
 }
 

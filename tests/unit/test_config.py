@@ -156,6 +156,8 @@ def test_all_defaults(tmp_path: Path) -> None:
     assert config.sessions.cookies == ("JSESSIONID",)
     assert config.sessions.max_lifetime == 12 * 3600
     assert config.sessions.idle_timeout is None
+    assert config.sessions.url_parameters is True
+    assert config.audit.flood.per_client_per_minute == 60
     assert config.tokens.max_lifetime == 24 * 3600
     assert config.tokens.jwt is None
     assert config.routes.cas_logout == RouteConfig("/cas/logout", "short_circuit")
@@ -174,6 +176,7 @@ def test_all_defaults(tmp_path: Path) -> None:
     assert config.saml.sp_cert_file is None
     assert config.saml.idp_cert_file is None
     assert config.saml.clock_skew == 180
+    assert config.saml.sp_acs_url is None
     assert config.limits.max_body_bytes == 65536
     assert config.source is None
 
@@ -1226,3 +1229,42 @@ def test_config_error_str_and_pickle() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert copy.errors == error.errors and str(copy) == str(error)
     assert ConfigError("x: single").errors == ["x: single"]
+
+
+def test_yaml_unclosed_quote_points_at_the_opening_line(tmp_path: Path) -> None:
+    # Issue 11, item 6: the error used to name the end of the file.
+    path = write_config(
+        tmp_path,
+        """\
+        listen: "127.0.0.1:8080
+        mode: reverse
+        upstream: http://127.0.0.1:9000
+        """,
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert len(info.value.errors) == 1
+    error = info.value.errors[0]
+    assert error.startswith(f"{path}: line 1, column 9: invalid YAML: "), error
+    assert "quoted scalar" in error
+
+
+def test_second_round_hardening_keys_are_validated_together(tmp_path: Path) -> None:
+    data = minimal()
+    data["sessions"] = {"url_parameters": "yes"}
+    data["audit"] = {"flood": {"per_client_per_minute": 0, "per_client": 5}}
+    data["saml"] = {"sp_acs_url": "ftp://kibana.example.com/callback"}
+    assert errors_of(data, tmp_path) == [
+        "audit.flood.per_client: unknown key (did you mean 'per_client_per_minute'?)",
+        "audit.flood.per_client_per_minute: must be between 1 and 1000000 (got 0)",
+        "sessions.url_parameters: must be true or false (got 'yes')",
+        "saml.sp_acs_url: must be an absolute http:// or https:// URL "
+        "(got 'ftp://kibana.example.com/callback')",
+    ]
+    data["sessions"] = {"url_parameters": False}
+    data["audit"] = {"flood": {"per_client_per_minute": 5}}
+    data["saml"] = {"sp_acs_url": "https://kibana.example.com/api/security/saml/callback"}
+    config = ok(data, tmp_path)
+    assert config.sessions.url_parameters is False
+    assert config.audit.flood.per_client_per_minute == 5
+    assert config.saml.sp_acs_url == "https://kibana.example.com/api/security/saml/callback"

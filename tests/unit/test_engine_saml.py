@@ -375,3 +375,32 @@ def test_revoked_jwt_and_its_reencoded_copy_are_refused(tmp_path, rsa_keys):
     # the revocation lives until the token's own exp (+ skew)
     rev_exp = max(exp for exp in gw.store._revoked.values())  # type: ignore[attr-defined]
     assert rev_exp <= clock.now + 600 + gw.config.saml.clock_skew + 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "payload", "status"),
+    [
+        ({"Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00", 415),
+        ({}, json.dumps({"token": "a" * 200}).encode(), 413),
+    ],
+)
+def test_item4_413_and_415_on_saml_logout_are_audited(tmp_path, keys, headers, payload, status):
+    """Issue 11, item 4: every answer on a logout route is audited."""
+    gw = saml_gateway(tmp_path, keys, limits={"max_body_bytes": 100})
+    answer = run(gw.handle_request(req("POST", "/_security/saml/logout", headers, payload)))
+    assert answer.status == status
+    recs = audit_records(tmp_path / "audit.jsonl")
+    assert [(r["event"], r["route"], r["status"], r["outcome"]) for r in recs] == [
+        ("invalid_request", "saml_logout", status, "rejected")
+    ]
+
+
+def test_item6_unknown_access_and_unknown_refresh_token_are_both_deny_listed(tmp_path, keys):
+    """Issue 11, item 6: no test failed if the unknown refresh token was dropped."""
+    gw = saml_gateway(tmp_path, keys)
+    answer = logout(gw, {"token": "never-seen-acc", "refresh_token": "never-seen-ref"})
+    assert body(answer) == {"id": None, "redirect": None}
+    assert bearer(gw, "never-seen-acc").status == 401
+    assert refresh(gw, "never-seen-ref", "n", "m").status == 401
+    rec = audit_records(tmp_path / "audit.jsonl")[0]
+    assert rec["outcome"] == "unknown_token" and len(rec["credentials"]) == 2
