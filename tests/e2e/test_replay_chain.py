@@ -114,6 +114,13 @@ def bad_spec() -> Spec:
             LOGOUT_ACTION,
         )
     )
+    # logged out by cookie, then the same id in the URL (URL rewriting)
+    spec += [
+        ("GET", LOGIN, UP),
+        ("POST", "/cas/logout", CAS_LOGOUT),
+        ("GET", f"{API};jsessionid=", REVOKED),
+        ("GET", f"{API}?JSESSIONID=", REVOKED),
+    ]
     return spec
 
 
