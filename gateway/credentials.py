@@ -107,9 +107,7 @@ def request_credentials(
     """Every session cookie (or URL session id), bearer token and JWT id the
     request carries, fingerprinted: what the engine reads, without keeping a
     reader around."""
-    return CredentialReader(cookie_names, fingerprint, url_parameters=url_parameters).read(
-        request
-    )
+    return CredentialReader(cookie_names, fingerprint, url_parameters=url_parameters).read(request)
 
 
 def _decoded_variants(raw: str, decode: Callable[[str], str]) -> list[str]:
