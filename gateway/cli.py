@@ -60,6 +60,20 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+ACS_REQUIRED = (
+    "saml.sp_acs_url: required to print complete SP metadata (the SAML metadata schema"
+    " and Lasso-based IdPs require an AssertionConsumerService); use --fragment to print"
+    " only the KeyDescriptor and SingleLogoutService to merge into the SP's own metadata"
+)
+# sp_metadata's ValueErrors start with its parameter's name; these are their keys.
+_METADATA_KEYS = {
+    "cert_pem": "saml.sp_cert_file",
+    "entity_id": "saml.sp_entity_id",
+    "slo_url": "saml.sp_slo_url",
+    "acs_url": "saml.sp_acs_url",
+}
+
+
 def cmd_saml_metadata(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -68,10 +82,35 @@ def cmd_saml_metadata(args: argparse.Namespace) -> int:
     if saml.sp_entity_id is None:
         print("saml.sp_entity_id: required to print SP metadata", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    from gateway.saml.metadata import sp_metadata
+    if saml.sp_acs_url is None and not args.fragment:
+        print(ACS_REQUIRED, file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    from gateway.saml.metadata import sp_metadata, sp_metadata_fragment
 
-    cert = saml.sp_cert_file.read_bytes() if saml.sp_cert_file is not None else None
-    text = sp_metadata(entity_id=saml.sp_entity_id, slo_url=saml.sp_slo_url, cert_pem=cert).decode()
+    cert = None
+    if saml.sp_cert_file is not None:
+        try:
+            cert = saml.sp_cert_file.read_bytes()
+        except OSError as exc:
+            print(f"saml.sp_cert_file: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+    try:
+        if args.fragment:
+            document = sp_metadata_fragment(
+                entity_id=saml.sp_entity_id, slo_url=saml.sp_slo_url, cert_pem=cert
+            )
+        else:
+            document = sp_metadata(
+                entity_id=saml.sp_entity_id,
+                slo_url=saml.sp_slo_url,
+                cert_pem=cert,
+                acs_url=saml.sp_acs_url,
+            )
+    except ValueError as exc:  # "cert_pem is not a PEM certificate", "slo_url contains …"
+        key = _METADATA_KEYS.get(str(exc).split(" ", 1)[0], "saml")
+        print(f"{key}: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    text = document.decode()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
@@ -144,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     saml_sub = p_saml.add_subparsers(dest="saml_command", required=True)
     p_meta = saml_sub.add_parser("metadata", help="print the SP's SAML metadata for the IdP admin")
     p_meta.add_argument("--config", default="config.yaml")
+    p_meta.add_argument(
+        "--fragment",
+        action="store_true",
+        help="print only the KeyDescriptor and SingleLogoutService (in an EntityDescriptor"
+        " without AssertionConsumerService) to merge into the SP's own metadata;"
+        " saml.sp_acs_url is not needed",
+    )
     p_meta.set_defaults(func=cmd_saml_metadata)
     return parser
 

@@ -40,6 +40,7 @@ def saml_config(tmp_path, upstream, mode="short_circuit", alg="rsa"):
             "idp_entity_id": IDP_ENTITY,
             "idp_slo_url": IDP_SLO,
             "sp_slo_url": "http://127.0.0.1:8080/logout",
+            "sp_acs_url": "http://127.0.0.1:8080/api/security/saml/callback",
             "sig_alg": "ecdsa-sha256" if alg == "ec" else "rsa-sha256",
             "sp_key_file": str(key),
             "sp_cert_file": str(cert),
