@@ -85,6 +85,15 @@ def cmd_saml_metadata(args: argparse.Namespace) -> int:
     if saml.sp_acs_url is None and not args.fragment:
         print(ACS_REQUIRED, file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if saml.sign and saml.sp_cert_file is None:
+        # Without a KeyDescriptor the IdP cannot verify a single LogoutRequest
+        # (Lasso refuses them all: "missing public key").
+        print(
+            "saml.sp_cert_file: required to print SP metadata while saml.sign is true "
+            "(the IdP verifies our signed LogoutRequests with this certificate)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     from gateway.saml.metadata import sp_metadata, sp_metadata_fragment
 
     cert = None

@@ -215,3 +215,12 @@ def test_cli_certificate_file_that_is_not_a_certificate(tmp_path, capsys, sp_rsa
     assert (code, out) == (2, "")
     assert err == "saml.sp_cert_file: cert_pem is not a PEM certificate\n"
     assert "PRIVATE KEY" not in err
+
+
+def test_cli_signing_without_a_certificate_exits_2_naming_the_key(tmp_path, capsys, sp_rsa):
+    # No KeyDescriptor: the IdP could verify none of our LogoutRequests.
+    saml = full_saml(sp_rsa)
+    del saml["sp_cert_file"]
+    code, out, err = run_metadata(capsys, write_config(tmp_path, **saml))
+    assert (code, out) == (2, "")
+    assert err.startswith("saml.sp_cert_file: required to print SP metadata while saml.sign")
