@@ -130,11 +130,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     import asyncio
 
-    from gateway.mitm import FlowFileError
-    from gateway.replay import describe, load, replay, summary, write_report
+    from gateway.mitm import FlowFileError, read_captures
+    from gateway.replay import describe, replay, summary, write_report
 
     try:
-        flows = load([Path(p) for p in args.files])
+        flows = read_captures([Path(p) for p in args.files])
     except FlowFileError as exc:
         print(f"gateway replay: {exc}", file=sys.stderr)
         return EXIT_FAILED

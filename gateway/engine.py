@@ -1,9 +1,13 @@
-"""Request → Decision: enforcement, learning and the logout routes.
+"""Request → Decision: dispatch to the logout routes, enforcement on every
+other request, and learning from the upstream's answers.
 
-The order inside every logout is fixed (SPEC §6): read what the answer needs →
-revoke locally → write the audit record → answer or forward. A failure to
-revoke is never reported as a done logout; a failure to audit still revokes
-(the safe direction) but answers 503.
+    request ─┬─ a logout route's path ──→ its family in gateway/logouts/ ─┐
+             ├─ POST token API ─────────→ refresh-token check (+ enforce)  ├→ Decision
+             └─ anything else ──────────→ enforce: credentials → store    ─┘
+    response ──→ learn sessions (Set-Cookie, ticket → session), token pairs
+
+The logout routes themselves live in `gateway.logouts` (one module per route
+family); they get a `LogoutKit`, not this class.
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from gateway import cas, query, responses
+from gateway import query, responses
 from gateway.audit import AuditError, AuditEvent, AuditWriter
 from gateway.config import Config
 from gateway.cookies import session_cookies_set
@@ -27,13 +30,12 @@ from gateway.credentials import (
     Fingerprinter,
     bearer_tokens,
 )
-from gateway.http import FORWARD, Decision, Forward, Request, Respond, Response
+from gateway.http import FORWARD, Decision, Request, Respond, Response
 from gateway.jwt_tokens import InvalidJWT, JWTVerifier, looks_like_jwt
-from gateway.routes import CAS_LOGOUT, LOGOUT_ACTION, SAML_LOGOUT, RouteTable, normalise_path
+from gateway.logouts import LogoutKit, LogoutRoutes, build_logout_routes
+from gateway.routes import RouteTable, normalise_path
 from gateway.saml.redirect_binding import Signer
-from gateway.saml_logout import SamlLogout
 from gateway.store import Revocation, SessionRecord, Store, StoreError
-from gateway.store.base import LogoutRequestRecord
 from gateway.token_learning import (
     AUTHENTICATE_PATH,
     LEARNING_FORWARD,
@@ -44,14 +46,6 @@ from gateway.token_learning import (
 log = logging.getLogger("gateway")
 
 IDLE_TIMEOUT = "idle_timeout"
-
-
-@dataclass(frozen=True, slots=True)
-class LogoutResult:
-    """What one logout did, for the audit record."""
-
-    outcome: str
-    fingerprints: tuple[str, ...]
 
 
 class Gateway:
@@ -71,39 +65,25 @@ class Gateway:
         self.audit = audit
         self.fingerprint = fingerprint
         self.clock = clock
-        self.signer = signer
         self.jwt_verifier = jwt_verifier
-        routes = config.routes
-        self.routes = RouteTable.build(
-            {
-                name: (rc.path if rc is not None else None)
-                for name, rc in (
-                    ("cas_logout", routes.cas_logout),
-                    ("logout_action", routes.logout_action),
-                    ("saml_logout", routes.saml_logout),
-                )
-            }
-        )
-        self.route_modes = {
-            name: rc.mode
-            for name, rc in (
-                ("cas_logout", routes.cas_logout),
-                ("logout_action", routes.logout_action),
-                ("saml_logout", routes.saml_logout),
-            )
-            if rc is not None
-        }
         self.cookie_names = frozenset(config.sessions.cookies)
         self.credentials = CredentialReader(
             self.cookie_names, fingerprint, url_parameters=config.sessions.url_parameters
+        )
+        kit = LogoutKit(config, store, audit, self.credentials, clock)
+        # Route name → its family (gateway/logouts/), for the enabled routes only.
+        self.logouts: dict[str, LogoutRoutes] = build_logout_routes(kit, signer=signer)
+        self.routes = RouteTable.build(
+            {name: getattr(config.routes, name).path for name in self.logouts}
         )
         idle = config.sessions.idle_timeout
         # Last-seen writes are throttled: one write per session per this many seconds.
         self._touch_every = max(1.0, min(60.0, idle / 10)) if idle else 0.0
         self._background: set[asyncio.Task[None]] = set()
-        # The Elasticsearch side: token learning and the SAML logout route.
-        self.tokens = TokenLearning(self)
-        self.saml = SamlLogout(self)
+        # Learning Elasticsearch token pairs, and the refresh-token check.
+        self.tokens = TokenLearning(
+            config, store, self.credentials, fingerprint, clock, enforce=self.enforce
+        )
 
     # -- entry points --------------------------------------------------------
 
@@ -111,7 +91,7 @@ class Gateway:
         path = normalise_path(req.path)
         route = self.routes.by_path.get(path)
         if route is not None:
-            return await self._logout(route, req)
+            return await self.logouts[route].handle(route, req)
         if path == TOKEN_PATH and req.method == "POST":
             return await self.tokens.token_request(req)
         decision = await self.enforce(req)
@@ -129,7 +109,8 @@ class Gateway:
         path = normalise_path(raw_path)
         if path in (AUTHENTICATE_PATH, TOKEN_PATH):
             return True
-        return self.routes.by_path.get(path) == SAML_LOGOUT
+        route = self.routes.by_path.get(path)
+        return route is not None and self.logouts[route].reads_body(route)
 
     async def handle_response(self, req: Request, resp: Response) -> None:
         """Learn sessions (and ticket → session) and token pairs from what the
@@ -304,183 +285,3 @@ class Gateway:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    # -- logouts -------------------------------------------------------------
-
-    def revocation_expiry(self, cred: Credential, now: float) -> float:
-        """A revocation lives until the credential would have expired anyway:
-        a JWT's `exp` (plus the clock skew), else the configured lifetime."""
-        if cred.expires_at is not None:
-            return max(cred.expires_at + self.config.saml.clock_skew, now + 60.0)
-        if cred.kind == SESSION:
-            return now + self.config.sessions.max_lifetime
-        return now + self.config.tokens.max_lifetime
-
-    async def revoke(
-        self,
-        creds: Sequence[Credential],
-        *,
-        logout_request: LogoutRequestRecord | None = None,
-        revoked_before: frozenset[str] | None = None,
-    ) -> LogoutResult:
-        """Revoke every credential (and record an issued LogoutRequest ID in the
-        same write); raises StoreError (→ 503, logout not done). `revoked_before`:
-        the caller already looked up which were revoked."""
-        fps = tuple(dict.fromkeys(c.fingerprint for c in creds))
-        if not creds:
-            return LogoutResult("no_session", fps)
-        now = self.clock()
-        already = (
-            revoked_before
-            if revoked_before is not None
-            else await self.store.revoked(list(fps), now)
-        )
-        await self.store.revoke(
-            [Revocation(c.fingerprint, c.kind, self.revocation_expiry(c, now)) for c in creds],
-            logout_request=logout_request,
-        )
-        outcome = "already_revoked" if len(already) == len(fps) else "success"
-        return LogoutResult(outcome, fps)
-
-    async def audit_logout(
-        self,
-        req: Request,
-        route: str,
-        reason: str,
-        done: LogoutResult,
-        status: int | None,
-        user: str | None = None,
-    ) -> bool:
-        try:
-            await self.audit.write(
-                AuditEvent(
-                    event="logout",
-                    route=route,
-                    reason=reason,
-                    outcome=done.outcome,
-                    status=status,
-                    client=req.client,
-                    user=user,
-                    credentials=done.fingerprints,
-                    request_id=req.request_id,
-                    forwarded=status is None,
-                )
-            )
-        except AuditError as exc:
-            log.error("audit write failed; logout revoked but answered 503: %s", exc)
-            return False
-        log.info(
-            "logout route=%s reason=%s outcome=%s status=%s credentials=%s",
-            route,
-            reason,
-            done.outcome,
-            status if status is not None else "forwarded",
-            ",".join(done.fingerprints) or "-",
-        )
-        return True
-
-    async def audit_quietly(self, ev: AuditEvent) -> bool:
-        try:
-            await self.audit.write(ev)
-        except AuditError as exc:
-            log.error("audit write failed: %s", exc)
-            return False
-        return True
-
-    async def store_failed_logout(
-        self, req: Request, route: str, reason: str, exc: StoreError
-    ) -> Respond:
-        log.error("logout could not revoke (store failing), answered 503: %s", exc)
-        answer = responses.store_unavailable()
-        await self.audit_quietly(
-            AuditEvent(
-                event="logout",
-                route=route,
-                reason=reason,
-                outcome="error",
-                status=answer.status,
-                client=req.client,
-                request_id=req.request_id,
-            )
-        )
-        return answer
-
-    async def _logout(self, route: str, req: Request) -> Decision:
-        if route == CAS_LOGOUT:
-            return await self._cas_logout(req)
-        if route == LOGOUT_ACTION:
-            return await self._logout_action(req)
-        return await self.saml.logout(req)
-
-    async def _cas_logout(self, req: Request) -> Decision:
-        creds = self.credentials.read(req)
-        browser_logout = req.method != "POST"
-        forward = browser_logout or self.route_modes[CAS_LOGOUT] == "forward"
-        try:
-            done = await self.revoke(creds)
-        except StoreError as exc:
-            return await self.store_failed_logout(req, CAS_LOGOUT, "manual", exc)
-        answer = None if forward else responses.cas_logout_done(self.cookie_names)
-        if not await self.audit_logout(
-            req, CAS_LOGOUT, "manual", done, answer.status if answer else None
-        ):
-            return responses.audit_unavailable()
-        if answer is not None:
-            return answer
-        if not browser_logout:
-            return Forward(route=CAS_LOGOUT)
-        return await self._cas_browser_logout_forward(req, done)
-
-    async def _cas_browser_logout_forward(self, req: Request, done: LogoutResult) -> Decision:
-        """`GET /cas/logout?service=…`: keep `service` only if it is allowed;
-        the obsolete `url` parameter is always dropped (CAS 3.0 §2.3.1)."""
-        remove = {"url"}
-        services = query.values(req.query, "service")
-        if services:
-            why = (
-                "repeated service parameter"
-                if len(services) > 1
-                else cas.service_rejection(services[0], self.config.cas.allowed_service_hosts)
-            )
-            if why is not None:
-                remove.add("service")
-                log.warning("CAS logout: removed service redirect target (%s)", why)
-                ok = await self.audit_quietly(
-                    AuditEvent(
-                        event="invalid_request",
-                        route=CAS_LOGOUT,
-                        reason=why,
-                        outcome="rejected",
-                        status=None,
-                        client=req.client,
-                        credentials=done.fingerprints,
-                        request_id=req.request_id,
-                        forwarded=True,
-                    )
-                )
-                if not ok:
-                    return responses.audit_unavailable()
-        new_query = query.without(req.query, frozenset(remove))
-        if new_query != req.query:
-            return Forward(query=new_query, route=CAS_LOGOUT)
-        return Forward(route=CAS_LOGOUT)
-
-    async def _logout_action(self, req: Request) -> Decision:
-        reason = "timeout" if query.is_timeout_logout(req.query) else "manual"
-        creds = self.credentials.read(req)
-        forward = self.route_modes[LOGOUT_ACTION] == "forward"
-        try:
-            done = await self.revoke(creds)
-        except StoreError as exc:
-            return await self.store_failed_logout(req, LOGOUT_ACTION, reason, exc)
-        answer = None
-        if not forward:
-            server_url = self.config.cas.server_url
-            assert server_url is not None  # config requires it while the route is enabled
-            location = cas.logout_redirect(server_url, self.config.cas.service_url)
-            answer = responses.logout_action_redirect(location, self.cookie_names)
-        if not await self.audit_logout(
-            req, LOGOUT_ACTION, reason, done, answer.status if answer else None
-        ):
-            return responses.audit_unavailable()
-        return answer if answer is not None else Forward(route=LOGOUT_ACTION)

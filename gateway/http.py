@@ -67,6 +67,16 @@ class Forward:
 
 Decision = Respond | Forward
 
+
+@dataclass(frozen=True, slots=True)
+class RecordedFlow:
+    """One HTTP flow of a capture, as neutral values (for `gateway replay`;
+    `gateway.mitm.read_flows` makes them from a mitmproxy flow file)."""
+
+    request: Request
+    response: Response | None
+    timestamp: float
+
 FORWARD = Forward()  # the common case: send it on unchanged
 
 NO_STORE: Headers = (("cache-control", "no-store"),)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from mitmproxy import ctx, exceptions, http, io
 
 from gateway import responses
 from gateway.config import Config, ConfigError, load_config
-from gateway.http import Decision, Forward, Request, Respond, Response
+from gateway.http import Decision, Forward, RecordedFlow, Request, Respond, Response
 from gateway.runtime import Runtime, StartupError, start
 from gateway.tls import write_combined_pem
 
@@ -99,15 +98,6 @@ def apply(flow: http.HTTPFlow, decision: Decision) -> None:
     flow.metadata[HANDLED] = "forwarded"
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedFlow:
-    """One HTTP flow of a capture, as neutral values (for `gateway replay`)."""
-
-    request: Request
-    response: Response | None
-    timestamp: float
-
-
 class FlowFileError(Exception):
     pass
 
@@ -128,6 +118,11 @@ def read_flows(path: Path) -> Iterator[RecordedFlow]:
         raise FlowFileError(f"{path}: {exc.strerror or exc}") from exc
     except exceptions.FlowReadException as exc:
         raise FlowFileError(f"{path}: not a mitmproxy flow file ({exc})") from exc
+
+
+def read_captures(paths: Sequence[Path]) -> list[tuple[str, RecordedFlow]]:
+    """(file name, flow) for every HTTP flow of the captures, in order."""
+    return [(p.name, flow) for p in paths for flow in read_flows(p)]
 
 
 def _unavailable() -> http.Response:

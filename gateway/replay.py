@@ -14,17 +14,15 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TextIO
 
 from gateway.audit import AuditEvent
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
-from gateway.http import Forward, Respond
-from gateway.mitm import RecordedFlow
+from gateway.http import Forward, RecordedFlow, Respond
+from gateway.keys import load_protocol_keys
 from gateway.routes import path_without_params
-from gateway.runtime import load_protocol_keys
 from gateway.store.memory import MemoryStore
 
 log = logging.getLogger("gateway")
@@ -159,9 +157,3 @@ def summary(results: Sequence[FlowResult]) -> str:
 def write_report(results: Sequence[FlowResult], out: TextIO) -> None:
     for r in results:
         out.write(json.dumps(asdict(r), separators=(",", ":"), ensure_ascii=True) + "\n")
-
-
-def load(paths: Sequence[Path]) -> list[tuple[str, RecordedFlow]]:
-    from gateway.mitm import read_flows
-
-    return [(p.name, flow) for p in paths for flow in read_flows(p)]

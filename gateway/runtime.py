@@ -17,8 +17,7 @@ from gateway.audit_flood import FloodLimitedAudit
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
-from gateway.jwt_tokens import JWTKeyError, JWTVerifier
-from gateway.saml.redirect_binding import Signer
+from gateway.keys import load_protocol_keys
 from gateway.store import Store, StoreError, make_store
 from gateway.tls import server_cert_problems
 
@@ -79,24 +78,6 @@ class Runtime:
         except AuditError as exc:
             log.error("audit: could not write the suppressed-records summary: %s", exc)
         self.audit.close()
-
-
-def load_protocol_keys(config: Config) -> tuple[Signer | None, JWTVerifier | None]:
-    """The SP signing key and the JWT verification keys; ValueError names the key."""
-    signer = None
-    saml = config.saml
-    if config.routes.saml_logout is not None and saml.sign and saml.sp_key_file is not None:
-        try:
-            signer = Signer.from_pem_file(saml.sp_key_file, saml.sig_alg)
-        except ValueError as exc:
-            raise ValueError(f"saml.sp_key_file: {exc}") from exc
-    verifier = None
-    if config.tokens.jwt is not None:
-        try:
-            verifier = JWTVerifier.from_config(config.tokens.jwt, leeway=saml.clock_skew)
-        except JWTKeyError as exc:
-            raise ValueError(str(exc)) from exc
-    return signer, verifier
 
 
 async def _tick_flood_forever(flood: FloodLimitedAudit) -> None:

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from gateway import responses
-from gateway.credentials import TOKEN
-from gateway.es_bodies import EsBodyError, TokenPair, refresh_tokens, saml_content, token_pair
+from gateway.bodies import body_problem
+from gateway.config import Config
+from gateway.credentials import TOKEN, Credential, CredentialReader, Fingerprinter
+from gateway.es_bodies import TokenPair, refresh_tokens, saml_content, token_pair
 from gateway.http import FORWARD, Decision, Forward, Request, Response
 from gateway.saml.learn import SAMLIdentity, SAMLParseError, parse_saml_response
-from gateway.store import StoreError
-from gateway.store.base import TokenRecord
-
-if TYPE_CHECKING:
-    from gateway.engine import Gateway
+from gateway.store import Store, StoreError, TokenRecord
 
 log = logging.getLogger("gateway")
 
@@ -37,33 +35,32 @@ LEARNING_FORWARD = Forward(drop_headers=("accept-encoding",))
 MAX_LINEAGE = 100  # fingerprints of superseded pairs kept per session
 
 
-def body_problem(req: Request, max_bytes: int) -> EsBodyError | None:
-    """413/415 for a body the gateway must read but may not (SPEC §6.3): never
-    decompress untrusted input, never read past the limit. None: readable."""
-    if req.header("content-encoding"):
-        return EsBodyError(
-            415, "illegal_argument_exception", "Content-Encoding is not accepted on this API"
-        )
-    length = req.header("content-length")
-    too_long = len(req.body or b"") > max_bytes
-    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
-        too_long = True
-    if too_long:
-        return EsBodyError(
-            413, "content_too_long_exception", f"request body is larger than {max_bytes} bytes"
-        )
-    return None
+# The engine's enforcement, for a request plus credentials read from its body.
+Enforce = Callable[[Request, Sequence[Credential]], Awaitable[Decision]]
 
 
 class TokenLearning:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        credentials: CredentialReader,
+        fingerprint: Fingerprinter,
+        clock: Callable[[], float],
+        enforce: Enforce,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.credentials = credentials
+        self.fingerprint = fingerprint
+        self.clock = clock
+        self.enforce = enforce
 
     async def token_request(self, req: Request) -> Decision:
         """`POST /_security/oauth2/token`: a revoked refresh token never reaches
         the upstream. Its body must be readable for that, so an encoded,
         oversized or non-JSON body is refused rather than waved through."""
-        problem = body_problem(req, self.gw.config.limits.max_body_bytes)
+        problem = body_problem(req, self.config.limits.max_body_bytes)
         if problem is not None:
             return responses.es_error(problem.status, problem.error_type, problem.reason)
         body = req.body or b""
@@ -79,9 +76,9 @@ class TokenLearning:
                 400, "parse_exception", "request body is not JSON this gateway can read"
             )
         extra = [
-            cred for value in values for cred in self.gw.credentials.token(value, "refresh_token")
+            cred for value in values for cred in self.credentials.token(value, "refresh_token")
         ]
-        decision = await self.gw.enforce(req, extra)
+        decision = await self.enforce(req, extra)
         return LEARNING_FORWARD if decision is FORWARD else decision
 
     def _readable(self, resp: Response) -> bool:
@@ -97,7 +94,7 @@ class TokenLearning:
         pair = token_pair(resp.body)
         if pair is None:
             return
-        limit = self.gw.config.limits.max_body_bytes
+        limit = self.config.limits.max_body_bytes
         body = req.body
         if body is None or len(body) > limit or req.header("content-encoding"):
             # SPEC §5: forwarded untouched, nothing learned, never blocks a login.
@@ -114,14 +111,14 @@ class TokenLearning:
                 log.warning(
                     "SAML Response not readable (%s); its logout redirect will be null", exc
                 )
-        now = self.gw.clock()
+        now = self.clock()
         access_fp, refresh_fp = self._fingerprints(pair)
         name_id = identity.name_id
         record = TokenRecord(
             access_fp=access_fp,
             refresh_fp=refresh_fp,
             session_id=secrets.token_hex(16),
-            expires_at=now + self.gw.config.tokens.max_lifetime,
+            expires_at=now + self.config.tokens.max_lifetime,
             username=pair.username,
             realm=pair.realm,
             name_id=name_id.value if name_id else None,
@@ -138,18 +135,18 @@ class TokenLearning:
         pair = token_pair(resp.body)
         if pair is None:
             return
-        now = self.gw.clock()
-        fp = self.gw.fingerprint
+        now = self.clock()
+        fp = self.fingerprint
         old: TokenRecord | None = None
         try:
             for value in refresh_tokens(req.body) or []:
-                old = await self.gw.store.get_token(fp(TOKEN, value), now)
+                old = await self.store.get_token(fp(TOKEN, value), now)
                 if old is not None:
                     break
         except StoreError as exc:
             log.warning("could not read the refreshed pair's record: %s", exc)
         access_fp, refresh_fp = self._fingerprints(pair)
-        expires = now + self.gw.config.tokens.max_lifetime
+        expires = now + self.config.tokens.max_lifetime
         if old is None:
             record = TokenRecord(access_fp, refresh_fp, secrets.token_hex(16), expires)
         else:
@@ -163,13 +160,13 @@ class TokenLearning:
         await self._record(record)
 
     def _fingerprints(self, pair: TokenPair) -> tuple[str, str | None]:
-        fp = self.gw.fingerprint
+        fp = self.fingerprint
         refresh = fp(TOKEN, pair.refresh_token) if pair.refresh_token else None
         return fp(TOKEN, pair.access_token), refresh
 
     async def _record(self, record: TokenRecord) -> None:
         try:
-            await self.gw.store.record_tokens(record)
+            await self.store.record_tokens(record)
         except StoreError as exc:
             # Learning never blocks a login; the tokens stay revocable by value.
             log.warning("could not record a learned token pair: %s", exc)

@@ -12,7 +12,8 @@ from gateway.config import Config, parse_config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Request
-from gateway.store.base import Store
+from gateway.keys import load_protocol_keys
+from gateway.store import Store
 from gateway.store.memory import MemoryStore
 
 KEY = b"test-fingerprint-key-0123456789ab"
@@ -53,7 +54,16 @@ def make_gateway(
     config = make_config(tmp, **overrides)
     audit = AuditLog(config.audit.path, fsync=False)
     audit.open()
-    return Gateway(config, backend or MemoryStore(), audit, Fingerprinter(KEY), clock or Clock())
+    signer, verifier = load_protocol_keys(config)  # as the runtime loads them
+    return Gateway(
+        config,
+        backend or MemoryStore(),
+        audit,
+        Fingerprinter(KEY),
+        clock or Clock(),
+        signer=signer,
+        jwt_verifier=verifier,
+    )
 
 
 def req(

@@ -5,20 +5,26 @@ from __future__ import annotations
 from gateway.config import StoreConfig
 from gateway.store.base import (
     KeyMismatch,
+    LogoutRequestRecord,
     Revocation,
     SessionRecord,
     Store,
     StoreCorrupt,
     StoreError,
+    TokenRecord,
 )
 
+# What callers need: import it from here, never from `gateway.store.base`
+# (the backends inside this package do that).
 __all__ = [
     "KeyMismatch",
+    "LogoutRequestRecord",
     "Revocation",
     "SessionRecord",
     "Store",
     "StoreCorrupt",
     "StoreError",
+    "TokenRecord",
     "make_store",
 ]
 

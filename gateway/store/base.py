@@ -127,7 +127,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def record_ticket(self, ticket_fp: str, session_fp: str, expires_at: float) -> None:
-        """Service ticket → session, for CAS single logout by ticket."""
+        """Service ticket → session, for CAS single logout by ticket.
+
+        Written on every CAS login the gateway forwards; read only by
+        `session_for_ticket`, which the CAS single-logout route (SPEC §10.1,
+        issue 13) will call when the CAS server names the ticket. In the shared
+        store so that a replica that never saw the login finds it too."""
 
     @abc.abstractmethod
     async def session_for_ticket(self, ticket_fp: str, now: float) -> str | None: ...
@@ -148,7 +153,12 @@ class Store(abc.ABC):
     async def record_logout_request(
         self, request_id: str, session_id: str, expires_at: float
     ) -> None:
-        """A LogoutRequest ID we issued, for checking the IdP's LogoutResponse later."""
+        """A LogoutRequest ID we issued, for checking the IdP's LogoutResponse later.
+
+        Written by `saml_logout` (inside `revoke`, same write); read by
+        `logout_request`, which `saml/complete_logout` (SPEC §10.3, issue 13)
+        will call to check that InResponseTo names an ID a gateway of this
+        store issued."""
 
     @abc.abstractmethod
     async def logout_request(self, request_id: str, now: float) -> str | None:

@@ -15,7 +15,8 @@ from test_replay_addon import EXPECTED, R, config_for_replay
 from gateway import cli
 from gateway.config import load_config
 from gateway.engine import Gateway
-from gateway.replay import load, replay
+from gateway.mitm import read_captures as load
+from gateway.replay import replay
 
 BIN = [sys.executable, "-m", "gateway"]
 

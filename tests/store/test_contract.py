@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from gateway.store.base import KeyMismatch, Revocation, SessionRecord
+from gateway.store import KeyMismatch, Revocation, SessionRecord
 
 NOW = 1_800_000_000.0
 FP1 = "11" * 16
@@ -147,7 +147,7 @@ def test_concurrent_writers(make_store, tmp_path):
 
 
 def test_token_records_indexed_by_access_and_refresh(store, run):
-    from gateway.store.base import TokenRecord
+    from gateway.store import TokenRecord
 
     rec = TokenRecord(
         FP1,
@@ -207,7 +207,7 @@ def test_configured_key_is_shared_by_config(make_store, run):
 
 
 def test_revocation_and_logout_request_written_together(store, run):
-    from gateway.store.base import LogoutRequestRecord
+    from gateway.store import LogoutRequestRecord
 
     run(
         store.revoke(

@@ -11,7 +11,7 @@ from gwtest import KEY, Clock, audit_records, make_gateway, req
 from gateway.audit import AuditError
 from gateway.credentials import SESSION, TICKET, Fingerprinter
 from gateway.http import Forward, Respond, Response
-from gateway.store.base import StoreError
+from gateway.store import StoreError
 from gateway.store.memory import MemoryStore
 
 FP = Fingerprinter(KEY)

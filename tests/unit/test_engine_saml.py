@@ -20,7 +20,7 @@ from samltest import saml_response_b64
 from gateway.http import Forward, Respond, Response
 from gateway.jwt_tokens import JWTVerifier
 from gateway.saml.keys import generate_sp_keypair
-from gateway.saml.redirect_binding import Signer, inflate_b64
+from gateway.saml.redirect_binding import inflate_b64
 
 IDP_SLO = "https://idp.example.com/idp/slo"
 
@@ -53,7 +53,6 @@ def saml_gateway(tmp_path, keys, mode="short_circuit", clock=None, **overrides):
         },
         **overrides,
     )
-    gw.signer = Signer.from_pem_file(key, "rsa-sha256")
     return gw
 
 

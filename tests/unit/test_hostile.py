@@ -37,7 +37,6 @@ def learn_pair(
 
 def saml_gw(tmp_path):
     from gateway.saml.keys import generate_sp_keypair
-    from gateway.saml.redirect_binding import Signer
 
     key, _cert = generate_sp_keypair(tmp_path / "sp")
     gw = make_gateway(
@@ -49,7 +48,6 @@ def saml_gw(tmp_path):
             "sp_key_file": str(key),
         },
     )
-    gw.signer = Signer.from_pem_file(key, "rsa-sha256")
     return gw
 
 

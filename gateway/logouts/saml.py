@@ -1,7 +1,7 @@
-"""`POST /_security/saml/logout` (SPEC §6.3), the way the Elasticsearch SAML
-realm answers it: revoke the access token and its refresh token (the whole
-learned lineage), then answer with a signed SAML LogoutRequest redirect for the
-IdP (HTTP-Redirect binding) or forward the call.
+"""`POST /_security/saml/logout` (route `saml_logout`, SPEC §6.3), the way the
+Elasticsearch SAML realm answers it: revoke the access token and its refresh
+token (the whole learned lineage), then answer with a signed SAML
+LogoutRequest redirect for the IdP (HTTP-Redirect binding) or forward the call.
 """
 
 from __future__ import annotations
@@ -9,23 +9,18 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from gateway import responses
-from gateway.audit import AuditEvent
+from gateway.bodies import body_problem
 from gateway.credentials import TOKEN, Credential
 from gateway.es_bodies import EsBodyError, parse_saml_logout
-from gateway.http import Decision, Forward, Request, json_response
+from gateway.http import Decision, Forward, Request, Respond, json_response
+from gateway.logouts.kit import LogoutKit
 from gateway.routes import SAML_LOGOUT
 from gateway.saml.learn import NameID
 from gateway.saml.logout_request import logout_request_xml, new_request_id
-from gateway.saml.redirect_binding import redirect_url
-from gateway.store import StoreError
-from gateway.store.base import LogoutRequestRecord, TokenRecord
-from gateway.token_learning import body_problem
-
-if TYPE_CHECKING:
-    from gateway.engine import Gateway
+from gateway.saml.redirect_binding import Signer, redirect_url
+from gateway.store import LogoutRequestRecord, StoreError, TokenRecord
 
 log = logging.getLogger("gateway")
 
@@ -34,29 +29,22 @@ LOGOUT_REQUEST_TTL = 3600.0
 
 
 class SamlLogout:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+    routes: tuple[str, ...] = (SAML_LOGOUT,)
 
-    async def _invalid(self, req: Request, status: int, error_type: str, reason: str) -> Decision:
-        ok = await self.gw.audit_quietly(
-            AuditEvent(
-                event="invalid_request",
-                route=SAML_LOGOUT,
-                reason=reason[:200],
-                outcome="rejected",
-                status=status,
-                client=req.client,
-                request_id=req.request_id,
-            )
-        )
-        if not ok:
-            return responses.audit_unavailable()
-        return responses.es_error(status, error_type, reason)
+    def __init__(self, kit: LogoutKit, signer: Signer | None) -> None:
+        self.kit = kit
+        self.signer = signer
+
+    def reads_body(self, route: str) -> bool:
+        return True
+
+    async def handle(self, route: str, req: Request) -> Decision:
+        return await self.logout(req)
 
     def build_redirect(self, record: TokenRecord, now: float) -> tuple[str, str] | None:
         """(LogoutRequest ID, IdP redirect URL), or None when the session has no
         NameID (e.g. an encrypted assertion) or the IdP has no SLO endpoint."""
-        saml = self.gw.config.saml
+        saml = self.kit.config.saml
         if record.name_id is None or saml.idp_slo_url is None or saml.sp_entity_id is None:
             return None
         request_id = new_request_id()
@@ -73,36 +61,34 @@ class SamlLogout:
             ),
             session_index=record.session_index,
         )
-        signer = self.gw.signer if saml.sign else None
+        signer = self.signer if saml.sign else None
         return request_id, redirect_url(saml.idp_slo_url, xml, signer=signer)
 
     async def logout(self, req: Request) -> Decision:
-        gw = self.gw
+        kit = self.kit
         try:
-            problem = body_problem(req, gw.config.limits.max_body_bytes)
+            problem = body_problem(req, kit.config.limits.max_body_bytes)
             if problem is not None:
                 raise problem  # 413/415 are answers on a logout route: audited too
             body = parse_saml_logout(req.body)
         except EsBodyError as exc:
-            return await self._invalid(req, exc.status, exc.error_type, exc.reason)
+            refusal = responses.es_error(exc.status, exc.error_type, exc.reason)
+            return await kit.invalid_request(req, SAML_LOGOUT, refusal, exc.reason)
 
-        now = gw.clock()
-        access = gw.credentials.token(body.token, "token")
+        now = kit.clock()
+        access = kit.credentials.token(body.token, "token")
         refresh = (
-            gw.credentials.token(body.refresh_token, "refresh_token") if body.refresh_token else []
+            kit.credentials.token(body.refresh_token, "refresh_token") if body.refresh_token else []
         )
         try:
-            rec_a = await gw.store.get_token(access[0].fingerprint, now)
-            rec_r = await gw.store.get_token(refresh[0].fingerprint, now) if refresh else None
+            rec_a = await kit.store.get_token(access[0].fingerprint, now)
+            rec_r = await kit.store.get_token(refresh[0].fingerprint, now) if refresh else None
         except StoreError as exc:
-            return await gw.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
+            return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
         if rec_a is not None and rec_r is not None and rec_a.session_id != rec_r.session_id:
-            return await self._invalid(
-                req,
-                400,
-                "illegal_argument_exception",
-                "the refresh token does not belong to the access token's session",
-            )
+            reason = "the refresh token does not belong to the access token's session"
+            refusal = responses.es_error(400, "illegal_argument_exception", reason)
+            return await kit.invalid_request(req, SAML_LOGOUT, refusal, reason)
         record = rec_a or rec_r
 
         creds: list[Credential] = [*access, *refresh]
@@ -115,12 +101,12 @@ class SamlLogout:
         try:
             # One lookup serves both: was this token already logged out, and
             # (for the audit outcome) which of the lineage already were.
-            revoked_before = await gw.store.revoked([c.fingerprint for c in creds], now)
+            revoked_before = await kit.store.revoked([c.fingerprint for c in creds], now)
         except StoreError as exc:
-            return await gw.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
+            return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
         already = access[0].fingerprint in revoked_before
 
-        short_circuit = gw.route_modes[SAML_LOGOUT] == "short_circuit"
+        short_circuit = kit.mode(SAML_LOGOUT) == "short_circuit"
         redirect = None
         if short_circuit and record is not None and not already:
             redirect = self.build_redirect(record, now)  # before revoking: read first (SPEC §6)
@@ -129,9 +115,9 @@ class SamlLogout:
         if redirect is not None and record is not None:
             issued = LogoutRequestRecord(redirect[0], record.session_id, now + LOGOUT_REQUEST_TTL)
         try:
-            done = await gw.revoke(creds, logout_request=issued, revoked_before=revoked_before)
+            done = await kit.revoke(creds, logout_request=issued, revoked_before=revoked_before)
         except StoreError as exc:
-            return await gw.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
+            return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
         if already:
             outcome = "already_revoked"
         elif record is None:
@@ -140,7 +126,7 @@ class SamlLogout:
             outcome = "success"
         done = replace(done, outcome=outcome)
 
-        answer = None
+        answer: Respond | None = None
         if short_circuit:
             payload = (
                 {"id": redirect[0], "redirect": redirect[1]}
@@ -149,7 +135,7 @@ class SamlLogout:
             )
             answer = json_response(200, payload)
         user = record.username if record is not None else None
-        if not await gw.audit_logout(
+        if not await kit.audit_logout(
             req, SAML_LOGOUT, "manual", done, answer.status if answer else None, user=user
         ):
             return responses.audit_unavailable()
