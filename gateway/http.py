@@ -77,6 +77,7 @@ class RecordedFlow:
     response: Response | None
     timestamp: float
 
+
 FORWARD = Forward()  # the common case: send it on unchanged
 
 NO_STORE: Headers = (("cache-control", "no-store"),)

@@ -21,8 +21,9 @@ from gateway.config import Config
 from gateway.credentials import TOKEN, Credential, CredentialReader, Fingerprinter
 from gateway.es_bodies import TokenPair, refresh_tokens, saml_content, token_pair
 from gateway.http import FORWARD, Decision, Forward, Request, Response
+from gateway.principals import principal_keys
 from gateway.saml.learn import SAMLIdentity, SAMLParseError, parse_saml_response
-from gateway.store import Store, StoreError, TokenRecord
+from gateway.store import IndexEntry, Store, StoreError, TokenRecord
 
 log = logging.getLogger("gateway")
 
@@ -167,6 +168,16 @@ class TokenLearning:
     async def _record(self, record: TokenRecord) -> None:
         try:
             await self.store.record_tokens(record)
+            keys = principal_keys(self.fingerprint, record.username, record.realm)
+            if keys:
+                # So a logout naming the user or realm (token API, admin) finds
+                # this pair on any replica.
+                entries = [
+                    IndexEntry(fp, TOKEN, record.expires_at)
+                    for fp in (record.access_fp, record.refresh_fp)
+                    if fp
+                ]
+                await self.store.index_credentials(keys, entries)
         except StoreError as exc:
             # Learning never blocks a login; the tokens stay revocable by value.
             log.warning("could not record a learned token pair: %s", exc)

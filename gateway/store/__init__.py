@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.config import StoreConfig
 from gateway.store.base import (
+    IndexEntry,
     KeyMismatch,
     LogoutRequestRecord,
     Revocation,
@@ -17,6 +18,7 @@ from gateway.store.base import (
 # What callers need: import it from here, never from `gateway.store.base`
 # (the backends inside this package do that).
 __all__ = [
+    "IndexEntry",
     "KeyMismatch",
     "LogoutRequestRecord",
     "Revocation",

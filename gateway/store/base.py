@@ -37,6 +37,15 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A credential listed under an index key (a user, a realm, an SSO session)."""
+
+    fingerprint: str
+    kind: str  # as in Revocation
+    expires_at: float  # when the credential would expire anyway
+
+
+@dataclass(frozen=True, slots=True)
 class LogoutRequestRecord:
     request_id: str
     session_id: str
@@ -163,6 +172,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def logout_request(self, request_id: str, now: float) -> str | None:
         """The session id a still-valid issued LogoutRequest ID belongs to."""
+
+    @abc.abstractmethod
+    async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
+        """True the first time `(scope, key)` is claimed (it is then remembered
+        until `expires_at`), False while an earlier claim is still remembered.
+        Atomic across replicas: of two gateways claiming the same key, one wins.
+        For replay protection of one-time message IDs (SAML request/response
+        IDs, OIDC logout-token `jti`, SPEC §10.2 to §10.4)."""
+
+    @abc.abstractmethod
+    async def index_credentials(self, keys: Sequence[str], entries: Sequence[IndexEntry]) -> None:
+        """List `entries` under each of `keys` (an entry stays until its own
+        expiry; listing it again keeps the later expiry). Keys are opaque
+        strings the caller builds (`gateway.principals`)."""
+
+    @abc.abstractmethod
+    async def indexed_credentials(self, key: str, now: float) -> list[IndexEntry]:
+        """The unexpired entries listed under `key`, revoked ones included (so a
+        repeated revoke-by-user can tell "previously invalidated", SPEC §11)."""
 
     @abc.abstractmethod
     async def claim_meta(self, key: str, value: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.store.base import (
+    IndexEntry,
     LogoutRequestRecord,
     Revocation,
     SessionRecord,
@@ -26,6 +27,8 @@ class MemoryStore(Store):
         self._meta: dict[str, str] = {}
         self._tokens: dict[str, TokenRecord] = {}
         self._logout_requests: dict[str, tuple[str, float]] = {}
+        self._claims: dict[tuple[str, str], float] = {}
+        self._index: dict[str, dict[str, IndexEntry]] = {}
 
     async def open(self) -> None:
         return None
@@ -100,7 +103,20 @@ class MemoryStore(Store):
         dead_l = [k for k, (_, exp) in self._logout_requests.items() if exp <= now]
         for k in dead_l:
             del self._logout_requests[k]
-        return removed + len(dead_s) + len(dead_t) + len(dead_k) + len(dead_l)
+        dead_c = [k for k, exp in self._claims.items() if exp <= now]
+        for c in dead_c:
+            del self._claims[c]
+        dead_i = 0
+        for key in list(self._index):
+            entries = self._index[key]
+            for fp in [fp for fp, e in entries.items() if e.expires_at <= now]:
+                del entries[fp]
+                dead_i += 1
+            if not entries:
+                del self._index[key]
+        return (
+            removed + len(dead_s) + len(dead_t) + len(dead_k) + len(dead_l) + len(dead_c) + dead_i
+        )
 
     async def record_tokens(self, record: TokenRecord) -> None:
         for fp in (record.access_fp, record.refresh_fp):
@@ -120,5 +136,27 @@ class MemoryStore(Store):
         entry = self._logout_requests.get(request_id)
         return entry[0] if entry is not None and entry[1] > now else None
 
+    async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
+        if self._claims.get((scope, key), 0.0) > now:
+            return False
+        self._claims[(scope, key)] = expires_at
+        return True
+
+    async def index_credentials(self, keys: Sequence[str], entries: Sequence[IndexEntry]) -> None:
+        for key in keys:
+            listed = self._index.setdefault(key, {})
+            for e in entries:
+                old = listed.get(e.fingerprint)
+                if old is None or old.expires_at < e.expires_at:
+                    listed[e.fingerprint] = e
+
+    async def indexed_credentials(self, key: str, now: float) -> list[IndexEntry]:
+        listed = self._index.get(key, {})
+        return sorted((e for e in listed.values() if e.expires_at > now), key=_entry_order)
+
     async def claim_meta(self, key: str, value: str) -> str:
         return self._meta.setdefault(key, value)
+
+
+def _entry_order(e: IndexEntry) -> tuple[str, str]:
+    return (e.kind, e.fingerprint)

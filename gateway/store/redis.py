@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.store.base import (
+    IndexEntry,
     LogoutRequestRecord,
     Revocation,
     SessionRecord,
@@ -84,6 +85,37 @@ return 1
 _CLAIM = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
+"""
+
+
+# KEYS: index sorted sets; ARGV: n, then n pairs (member "kind:fp", expiry ms).
+# A member keeps its later expiry (GT); each set lives as long as its longest
+# member, and members past their expiry (by the server's clock) are dropped as
+# the set is written.
+_INDEX = """
+local n = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, key in ipairs(KEYS) do
+  for i = 1, n do
+    redis.call('ZADD', key, 'GT', tonumber(ARGV[2 * i + 1]), ARGV[2 * i])
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', key, math.floor(tonumber(last[2]))) end
+end
+return n
+"""
+
+
+# KEYS[1]: the claim; ARGV: its expiry ms, the caller's now ms. A script, so
+# check-and-set is atomic across replicas; the stored expiry is compared with
+# the caller's clock like every other entry (the TTL only frees memory).
+_CLAIM_ONCE = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', tonumber(ARGV[1]))
+return 1
 """
 
 
@@ -282,6 +314,31 @@ class RedisStore(Store):
 
     async def logout_request(self, request_id: str, now: float) -> str | None:
         return _unexpired(await self._get(PREFIX + "lreq:" + request_id), now)
+
+    async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
+        won = await self._script(
+            _CLAIM_ONCE, [PREFIX + "once:" + scope + ":" + key], [_ms(expires_at), _ms(now)]
+        )
+        return bool(won)
+
+    async def index_credentials(self, keys: Sequence[str], entries: Sequence[IndexEntry]) -> None:
+        if not keys or not entries:
+            return
+        args: list[object] = [len(entries)]
+        for e in entries:
+            args += [f"{e.kind}:{e.fingerprint}", _ms(e.expires_at)]
+        await self._script(_INDEX, [PREFIX + "idx:" + k for k in keys], args)
+
+    async def indexed_credentials(self, key: str, now: float) -> list[IndexEntry]:
+        rows = await self._call(
+            self._r.zrangebyscore(PREFIX + "idx:" + key, f"({_ms(now)}", "+inf", withscores=True)
+        )
+        entries = []
+        for member, score in cast(list[tuple[bytes | str, float]], rows):
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            kind, _, fp = text.partition(":")
+            entries.append(IndexEntry(fp, kind, float(score) / 1000.0))
+        return sorted(entries, key=lambda e: (e.kind, e.fingerprint))
 
     async def claim_meta(self, key: str, value: str) -> str:
         stored = await self._script(_CLAIM, [PREFIX + "meta:" + key], [value])

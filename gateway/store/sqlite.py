@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.store.base import (
+    IndexEntry,
     LogoutRequestRecord,
     Revocation,
     SessionRecord,
@@ -30,7 +31,10 @@ from gateway.store.base import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+# 2: claims (one-time IDs) and credential_index (credentials per user/realm/SSO
+# session). A version-1 file is upgraded in place (the new tables are created);
+# an older gateway refuses a version-2 file rather than miss the index.
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS revocations (
     fp BLOB PRIMARY KEY, kind TEXT NOT NULL, expires_at REAL NOT NULL
@@ -53,6 +57,16 @@ CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens(expires_at);
 CREATE TABLE IF NOT EXISTS logout_requests (
     id TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (
+    scope TEXT NOT NULL, key TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claims_expiry ON claims(expires_at);
+CREATE TABLE IF NOT EXISTS credential_index (
+    key TEXT NOT NULL, fp BLOB NOT NULL, kind TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (key, fp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS credential_index_expiry ON credential_index(expires_at);
 """
 _TABLES = {"revocations", "sessions", "tickets", "meta"}
 _INSERT_LOGOUT_REQUEST = (
@@ -326,7 +340,15 @@ class SQLiteStore(Store):
             removed = 0
             w.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("revocations", "sessions", "tickets", "tokens", "logout_requests"):
+                for table in (
+                    "revocations",
+                    "sessions",
+                    "tickets",
+                    "tokens",
+                    "logout_requests",
+                    "claims",
+                    "credential_index",
+                ):
                     cur = w.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))  # noqa: S608
                     removed += cur.rowcount
                 w.execute("COMMIT")
@@ -379,6 +401,48 @@ class SQLiteStore(Store):
             [request_id, now],
         )
         return str(rows[0][0]) if rows else None
+
+    async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
+        def claim() -> bool:
+            w = self._writer
+            if w is None:
+                raise StoreError(f"{self.name}: not open")
+            w.execute("BEGIN IMMEDIATE")  # the write lock makes check-and-set atomic
+            try:
+                cur = w.execute(
+                    "INSERT INTO claims(scope, key, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(scope, key) DO UPDATE SET expires_at = excluded.expires_at "
+                    "WHERE claims.expires_at <= ?",
+                    (scope, key, expires_at, now),
+                )
+                won = cur.rowcount == 1
+                w.execute("COMMIT")
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
+            return won
+
+        return await self._in_thread(claim)
+
+    async def index_credentials(self, keys: Sequence[str], entries: Sequence[IndexEntry]) -> None:
+        params = [(k, _b(e.fingerprint), e.kind, e.expires_at) for k in keys for e in entries]
+        if params:
+            await self._in_thread(
+                lambda: self._write(
+                    "INSERT INTO credential_index(key, fp, kind, expires_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(key, fp) DO UPDATE SET "
+                    "expires_at = max(expires_at, excluded.expires_at)",
+                    params,
+                )
+            )
+
+    async def indexed_credentials(self, key: str, now: float) -> list[IndexEntry]:
+        rows = self._read(
+            "SELECT fp, kind, expires_at FROM credential_index "
+            "WHERE key = ? AND expires_at > ? ORDER BY kind, fp",
+            [key, now],
+        )
+        return [IndexEntry(_hex(fp), str(kind), _float(exp)) for fp, kind, exp in rows]
 
     async def claim_meta(self, key: str, value: str) -> str:
         def claim() -> str:

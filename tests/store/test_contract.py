@@ -218,3 +218,105 @@ def test_revocation_and_logout_request_written_together(store, run):
     assert run(store.revoked([FP1], NOW)) == {FP1}
     assert run(store.logout_request("_req", NOW)) == "sess-z"
     assert run(store.logout_request("_req", NOW + 31)) is None
+
+
+# --------------------------------------------------------------------------- one-time claims
+
+
+def test_claim_once_wins_once_until_it_expires(store, run):
+    assert run(store.claim_once("saml-request-id", "_abc", NOW + 60, NOW)) is True
+    assert run(store.claim_once("saml-request-id", "_abc", NOW + 60, NOW + 1)) is False
+    # scopes are separate namespaces
+    assert run(store.claim_once("oidc-jti", "_abc", NOW + 60, NOW)) is True
+    # after the remembered time the key may be claimed again
+    assert run(store.claim_once("saml-request-id", "_abc", NOW + 120, NOW + 61)) in (True, False)
+
+
+def test_claim_once_is_remembered_by_other_handles(make_store, run):
+    a, b = make_store(), make_store()
+    run(a.open())
+    run(b.open())
+    try:
+        assert run(a.claim_once("oidc-jti", "j-1", NOW + 600, NOW)) is True
+        assert run(b.claim_once("oidc-jti", "j-1", NOW + 600, NOW)) is False
+    finally:
+        run(a.close())
+        run(b.close())
+
+
+def test_claim_once_concurrent_claims_have_one_winner(make_store, run):
+    handles = [make_store() for _ in range(4)]
+    for h in handles:
+        run(h.open())
+    try:
+
+        async def race():
+            return await asyncio.gather(
+                *(h.claim_once("race", "k", NOW + 600, NOW) for h in handles for _ in range(3))
+            )
+
+        results = run(race())
+        assert sum(results) == 1
+    finally:
+        for h in handles:
+            run(h.close())
+
+
+def test_claim_is_purged_after_expiry(store, run):
+    run(store.claim_once("s", "k", NOW + 10, NOW))
+    run(store.purge_expired(NOW + 100))
+    assert run(store.claim_once("s", "k", NOW + 200, NOW + 100)) is True
+
+
+# --------------------------------------------------------------------------- credential index
+
+
+def test_index_lists_credentials_per_key_until_they_expire(store, run):
+    from gateway.store import IndexEntry
+
+    bob_session = IndexEntry(FP1, "session", NOW + 100)
+    bob_token = IndexEntry(FP2, "token", NOW + 1000)
+    run(store.index_credentials(["user:bob", "realm:saml1"], [bob_session, bob_token]))
+    run(store.index_credentials(["user:alice"], [IndexEntry(FP3, "token", NOW + 1000)]))
+    assert run(store.indexed_credentials("user:bob", NOW)) == [bob_session, bob_token]
+    assert run(store.indexed_credentials("realm:saml1", NOW)) == [bob_session, bob_token]
+    assert [e.fingerprint for e in run(store.indexed_credentials("user:alice", NOW))] == [FP3]
+    assert run(store.indexed_credentials("user:nobody", NOW)) == []
+    # an entry ends with the credential's own expiry
+    assert run(store.indexed_credentials("user:bob", NOW + 100)) == [bob_token]
+
+
+def test_index_keeps_the_later_expiry_and_revoked_entries(store, run):
+    from gateway.store import IndexEntry
+
+    run(store.index_credentials(["user:bob"], [IndexEntry(FP1, "token", NOW + 1000)]))
+    run(store.index_credentials(["user:bob"], [IndexEntry(FP1, "token", NOW + 10)]))
+    assert run(store.indexed_credentials("user:bob", NOW + 500)) == [
+        IndexEntry(FP1, "token", NOW + 1000)
+    ]
+    # revoking does not remove it from the index (SPEC §11: "previously invalidated")
+    run(store.revoke([Revocation(FP1, "token", NOW + 1000)]))
+    assert len(run(store.indexed_credentials("user:bob", NOW + 500))) == 1
+
+
+def test_index_is_shared_by_other_handles(make_store, run):
+    from gateway.store import IndexEntry
+
+    a, b = make_store(), make_store()
+    run(a.open())
+    run(b.open())
+    try:
+        run(a.index_credentials(["user:bob"], [IndexEntry(FP1, "session", NOW + 600)]))
+        run(b.index_credentials(["user:bob"], [IndexEntry(FP2, "token", NOW + 600)]))
+        assert {e.fingerprint for e in run(a.indexed_credentials("user:bob", NOW))} == {FP1, FP2}
+    finally:
+        run(a.close())
+        run(b.close())
+
+
+def test_index_entries_are_purged_after_expiry(store, run):
+    from gateway.store import IndexEntry
+
+    run(store.index_credentials(["user:bob"], [IndexEntry(FP1, "session", NOW + 10)]))
+    run(store.purge_expired(NOW + 100))
+    assert run(store.indexed_credentials("user:bob", NOW + 100)) == []

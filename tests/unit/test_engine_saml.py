@@ -403,3 +403,25 @@ def test_item6_unknown_access_and_unknown_refresh_token_are_both_deny_listed(tmp
     assert refresh(gw, "never-seen-ref", "n", "m").status == 401
     rec = audit_records(tmp_path / "audit.jsonl")[0]
     assert rec["outcome"] == "unknown_token" and len(rec["credentials"]) == 2
+
+
+def test_learned_pairs_are_indexed_by_user_and_realm(tmp_path, keys):
+    """What revoke-by-user (admin, token API, OIDC) will look up on any replica."""
+    from gateway.credentials import TOKEN
+    from gateway.principals import realm_key, realm_user_key, user_key
+
+    gw = saml_gateway(tmp_path, keys)
+    authenticate(gw, "acc-1", "ref-1", name_id="alice")
+    refresh(gw, "ref-1", "acc-2", "ref-2")  # the new pair inherits the user and realm
+    authenticate(gw, "acc-9", "ref-9", name_id="bob")
+    now = gw.clock()
+    fp = gw.fingerprint
+
+    def listed(key):
+        return {e.fingerprint for e in run(gw.store.indexed_credentials(key, now))}
+
+    alice = {fp(TOKEN, t) for t in ("acc-1", "ref-1", "acc-2", "ref-2")}
+    assert listed(user_key(fp, "alice")) == alice
+    assert listed(realm_user_key(fp, "saml1", "alice")) == alice
+    assert listed(realm_key(fp, "saml1")) == alice | {fp(TOKEN, "acc-9"), fp(TOKEN, "ref-9")}
+    assert listed(user_key(fp, "nobody")) == set()
