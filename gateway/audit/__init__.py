@@ -2,7 +2,8 @@
 
 The modules, one concern each:
 
-* ``record``   the fields of a record, :class:`AuditEvent`, the canonical line;
+* ``schema``   the fields of a record and the rule of each, for writer and verifier;
+* ``record``   :class:`AuditEvent` and the canonical line;
 * ``writer``   :class:`AuditLog`, the durable single-process writer;
 * ``sidecar``  the chain sidecar ``<path>.chain``;
 * ``lockfile`` the one-writer lock ``<path>.lock``;
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 from gateway.audit.errors import AuditCorrupt, AuditError, AuditInUse
 from gateway.audit.lockfile import lock_path
-from gateway.audit.record import FIELDS, GENESIS_PREV, AuditEvent
+from gateway.audit.record import AuditEvent
+from gateway.audit.schema import FIELDS, GENESIS_PREV
 from gateway.audit.sidecar import chain_path
 from gateway.audit.verifier import VerifyResult, summary, verify
 from gateway.audit.writer import AuditLog, AuditWriter

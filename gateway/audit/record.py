@@ -1,4 +1,4 @@
-"""One audit record: its fields, the event the engine hands in, its canonical line.
+"""One audit record: the event the engine hands in, and its canonical line.
 
 Every record is one line of canonical, ASCII-only JSON whose ``prev`` field is the
 hex SHA-256 of the previous record's line (without its newline), so deleting,
@@ -8,52 +8,23 @@ and continues across restarts and log rotations.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.audit.schema import EVENT_FIELD_NAMES, RECORD_FIELDS, check_record
+
 __all__ = [
-    "FIELDS",
-    "GENESIS_PREV",
-    "HASH_RE",
     "AuditEvent",
     "canonical_json",
-    "check_record",
     "format_time",
     "line_hash",
     "parse_record_line",
 ]
-
-# Serialisation order of a record's keys; the verifier insists on exactly these.
-FIELDS: tuple[str, ...] = (
-    "seq",
-    "time",
-    "event",
-    "route",
-    "reason",
-    "outcome",
-    "status",
-    "client",
-    "user",
-    "credentials",
-    "request_id",
-    "forwarded",
-    "prev",
-)
-
-# A `suppressed` record (SPEC §7.1) also carries `count`, just before `prev`.
-_FIELDS_WITH_COUNT: tuple[str, ...] = (*FIELDS[:-1], "count", "prev")
-
-# ``prev`` of the very first record of a chain.
-GENESIS_PREV = "0" * 64
-
-HASH_RE = re.compile(r"[0-9a-f]{64}")
-_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-_OPTIONAL_STR_FIELDS = ("route", "reason", "outcome", "client", "user", "request_id")
 
 
 def canonical_json(obj: object) -> str:
@@ -74,6 +45,10 @@ def format_time(t: float) -> str:
     total_ms = math.floor(t * 1000)
     secs, ms = divmod(total_ms, 1000)
     return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+
+
+# The rules AuditEvent checks: every field but those the writer sets.
+_EVENT_RULES = tuple(rule for rule in RECORD_FIELDS if not rule.set_by_writer)
 
 
 @dataclass(frozen=True)
@@ -97,97 +72,31 @@ class AuditEvent:
     def __post_init__(self) -> None:
         # Validate here, where the bad value is created, so a programming error can
         # never surface later as an unserialisable (or misleading) audit record.
-        if not isinstance(self.event, str) or not self.event:
-            raise TypeError("AuditEvent.event must be a non-empty str")
-        for name in _OPTIONAL_STR_FIELDS:
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"AuditEvent.{name} must be str or None")
-        if self.status is not None and (
-            isinstance(self.status, bool) or not isinstance(self.status, int)
-        ):
-            raise TypeError("AuditEvent.status must be int or None")
-        if not isinstance(self.forwarded, bool):
-            raise TypeError("AuditEvent.forwarded must be bool")
-        if self.count is not None and (
-            isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1
-        ):
-            raise TypeError("AuditEvent.count must be a positive int or None")
-        creds: Any = self.credentials
-        # A bare string would be iterated character by character: refuse it.
-        if isinstance(creds, str | bytes) or not isinstance(creds, tuple | list):
-            raise TypeError("AuditEvent.credentials must be a tuple of fingerprint strings")
-        if not all(isinstance(c, str) for c in creds):
-            raise TypeError("AuditEvent.credentials must contain only str fingerprints")
-        if isinstance(creds, list):
-            object.__setattr__(self, "credentials", tuple(creds))
+        for rule in _EVENT_RULES:
+            value = getattr(self, rule.name)
+            why = rule.event_error(value)
+            if why is not None:
+                raise TypeError(why)
+            if isinstance(value, list):  # a list field given as a list: keep it immutable
+                object.__setattr__(self, rule.name, tuple(value))
 
     def to_record(self, *, seq: int, time: str, prev: str) -> dict[str, object]:
         """The record in canonical key order, with the writer's ``seq``, ``time``
         and ``prev``."""
-        record: dict[str, object] = {
-            "seq": seq,
-            "time": time,
-            "event": self.event,
-            "route": self.route,
-            "reason": self.reason,
-            "outcome": self.outcome,
-            "status": self.status,
-            "client": self.client,
-            "user": self.user,
-            "credentials": list(self.credentials),
-            "request_id": self.request_id,
-            "forwarded": self.forwarded,
-        }
-        if self.count is not None:
-            record["count"] = self.count
-        record["prev"] = prev
+        from_writer: dict[str, object] = {"seq": seq, "time": time, "prev": prev}
+        record: dict[str, object] = {}
+        for rule in RECORD_FIELDS:
+            value = from_writer[rule.name] if rule.set_by_writer else getattr(self, rule.name)
+            if value is None and rule.omitted_when_none:
+                continue
+            record[rule.name] = list(value) if isinstance(value, tuple) else value
         return record
 
 
-def check_record(obj: object) -> str | None:
-    """Why ``obj`` is not a well-formed record (ignoring the chain), or None."""
-    if not isinstance(obj, dict):
-        return "not a JSON object"
-    keys = list(obj)
-    if keys != list(FIELDS) and keys != list(_FIELDS_WITH_COUNT):
-        missing = [f for f in FIELDS if f not in obj]
-        extra = [k for k in keys if k not in _FIELDS_WITH_COUNT]
-        if missing:
-            return "missing field(s): " + ", ".join(missing)
-        if extra:
-            return "unexpected field(s): " + ", ".join(extra)
-        return "fields are not in the canonical order"
-    seq = obj["seq"]
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-        return "seq is not a positive integer"
-    if not isinstance(obj["time"], str) or not _TIME_RE.fullmatch(obj["time"]):
-        return "time is not RFC 3339 UTC with milliseconds"
-    if not isinstance(obj["event"], str) or not obj["event"]:
-        return "event is not a non-empty string"
-    for name in _OPTIONAL_STR_FIELDS:
-        if obj[name] is not None and not isinstance(obj[name], str):
-            return f"{name} is not a string or null"
-    status = obj["status"]
-    if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
-        return "status is not an integer or null"
-    creds = obj["credentials"]
-    if not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
-        return "credentials is not a list of strings"
-    if not isinstance(obj["forwarded"], bool):
-        return "forwarded is not a boolean"
-    if "count" in obj:
-        count = obj["count"]
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            return "count is not a positive integer"
-        if obj["event"] != "suppressed":
-            return "count is only allowed on suppressed records"
-    prev = obj["prev"]
-    if not isinstance(prev, str) or not HASH_RE.fullmatch(prev):
-        return "prev is not a hex SHA-256"
-    if seq == 1 and prev != GENESIS_PREV:
-        return "seq 1 must have prev = 64 zeros"
-    return None
+# The table declares the fields; AuditEvent's attributes carry their static types
+# and defaults. Refuse to load if the two ever disagree.
+if tuple(f.name for f in dataclasses.fields(AuditEvent)) != EVENT_FIELD_NAMES:
+    raise RuntimeError("AuditEvent's attributes differ from schema.RECORD_FIELDS")
 
 
 def parse_record_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:

@@ -12,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from gateway.audit.record import HASH_RE, canonical_json
+from gateway.audit.record import canonical_json
+from gateway.audit.schema import HASH_RE
 
 __all__ = [
     "chain_path",

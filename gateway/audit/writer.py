@@ -29,13 +29,13 @@ from gateway.audit.fileio import (
 )
 from gateway.audit.lockfile import take_lock
 from gateway.audit.record import (
-    GENESIS_PREV,
     AuditEvent,
     canonical_json,
     format_time,
     line_hash,
     parse_record_line,
 )
+from gateway.audit.schema import GENESIS_PREV
 from gateway.audit.sidecar import chain_path, parse_sidecar, read_sidecar, write_sidecar
 
 __all__ = ["AuditLog", "AuditWriter"]
