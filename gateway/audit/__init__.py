@@ -9,6 +9,7 @@ The modules, one concern each:
 * ``lockfile`` the one-writer lock ``<path>.lock``;
 * ``fileio``   raw file-descriptor helpers of the writer;
 * ``verifier`` :func:`verify` and its one-line :func:`summary`;
+* ``flood``    flood control in front of a writer (SPEC §7.1), imported from there;
 * ``errors``   the exceptions.
 
 Import from here; the names below are the audit log's public API. A submodule

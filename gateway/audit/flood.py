@@ -14,7 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gateway.audit import AuditEvent, AuditWriter
+from gateway.audit.record import AuditEvent
+from gateway.audit.writer import AuditWriter
 
 # Distinct clients tracked per minute; beyond it they share one bucket, so an
 # attacker rotating addresses cannot grow this map without bound.
