@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway.audit import AuditError, AuditLog
-from gateway.audit_flood import FloodLimitedAudit
+from gateway.audit.flood import FloodLimitedAudit
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway

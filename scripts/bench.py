@@ -912,7 +912,7 @@ async def inproc(
     from mitmproxy.test import tflow
 
     from gateway.audit import AuditLog
-    from gateway.audit_flood import FloodLimitedAudit
+    from gateway.audit.flood import FloodLimitedAudit
     from gateway.config import parse_config
     from gateway.credentials import Fingerprinter
     from gateway.engine import Gateway

@@ -14,7 +14,7 @@ import pytest
 from gwtest import KEY, Clock, audit_records, make_gateway, req
 
 from gateway.audit import AuditEvent, AuditLog, verify
-from gateway.audit_flood import FloodLimitedAudit, credential_free
+from gateway.audit.flood import FloodLimitedAudit, credential_free
 from gateway.credentials import SESSION, Fingerprinter, url_session_ids
 from gateway.http import Forward, Respond
 
