@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from children import child_env  # scripts/ is sys.path[0] when run as a script
+from redis_server import redis_server_args
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -540,34 +541,17 @@ def start_redis(procs: Procs, tmp: Path, cpus: str | None) -> RedisProc | None:
     port = free_port()
     rdir = tmp / "redis"
     rdir.mkdir()
-    # As README tells operators: AOF, fsync on every write, noeviction.
-    argv = [
-        *pin(cpus),
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(rdir),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--save",
-        "",
-        "--maxmemory-policy",
-        "noeviction",
-        "--enable-debug-command",
-        "local",
-    ]
-    proc = procs.start(argv, tmp / "redis.log")
+    # The tests' arguments (scripts/redis_server.py), plus DEBUG for the stall.
+    proc = procs.start(
+        [*pin(cpus), binary, *redis_server_args(port, rdir, debug_command=True)],
+        tmp / "redis.log",
+    )
     try:
         wait_port(port, proc, 10)
     except RuntimeError:
         # an older redis-server without --enable-debug-command
         procs.stop(proc)
-        proc = procs.start(argv[:-2], tmp / "redis.log")
+        proc = procs.start([*pin(cpus), binary, *redis_server_args(port, rdir)], tmp / "redis.log")
         wait_port(port, proc, 10)
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split()
     v = next((w[2:] for w in version if w.startswith("v=")), "?")
