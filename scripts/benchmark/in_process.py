@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from children import child_env
+
 from .configs import gateway_config
 from .processes import bench_subcommand
 from .procfs import rss_mb
@@ -333,6 +335,7 @@ async def in_process_figures(
         capture_output=True,
         text=True,
         check=False,
+        env=child_env(),  # like every child of ours (scripts/children.py)
     )
     with contextlib.suppress(ValueError):
         out["memory_store_big_rss_mb"] = float(memrss.stdout.strip().splitlines()[-1])

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from children import child_env
+
 from .processes import bench_subcommand
 from .procfs import pin
 from .workload import PASS_HEADERS, PASS_PATH, Load
@@ -105,6 +107,7 @@ class Loader:
             capture_output=True,
             text=True,
             timeout=duration + 60,
+            env=child_env(),  # like every child of ours (scripts/children.py)
         )
         for line in out.stdout.splitlines():
             if line.startswith("BENCH "):
