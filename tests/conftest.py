@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 # tests/procs.py and friends are imported as plain modules, and so are the
-# helpers the tests share with scripts/ (scripts/children.py).
+# helpers the tests share with scripts/ (scripts/children.py, and
+# scripts/redis_server.py, which the benchmark starts its redis-server with).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "scripts"))
 

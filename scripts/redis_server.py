@@ -1,4 +1,10 @@
-"""A real redis-server for the tests (Debian package; ./scripts/test installs it)."""
+"""redis-server as the tests and the benchmark start it: one argument list.
+
+Shared by the tests (`from redis_server import RedisServer`; tests/conftest.py
+puts scripts/ on sys.path) and scripts/benchmark, so both run the server
+configured as README tells operators to run it. Later topologies (a replica,
+sentinels) are meant to grow from `redis_server_args`, not from a copy of it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,37 @@ import time
 from pathlib import Path
 
 
+def redis_server_args(port: int, directory: Path, *, debug_command: bool = False) -> list[str]:
+    """redis-server's options (without the binary) for a server on 127.0.0.1:`port`.
+
+    AOF with fsync on every write: revocations acknowledged before a crash must
+    be there after it; noeviction: a revocation is never dropped for memory.
+    `debug_command` allows DEBUG from localhost (the benchmark stalls Redis
+    with DEBUG SLEEP); redis-server < 7 rejects the option, so it is opt-in.
+    """
+    args = [
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--protected-mode",
+        "yes",
+    ]
+    if debug_command:
+        args += ["--enable-debug-command", "local"]
+    return args
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -17,6 +54,8 @@ def free_port() -> int:
 
 
 class RedisServer:
+    """A real redis-server for the tests (Debian package; ./scripts/test installs it)."""
+
     def __init__(self, directory: Path, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -33,28 +72,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        # AOF with fsync on every write: revocations acknowledged before a crash
-        # must be there after it (what README tells operators to configure).
         self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--maxmemory-policy",
-                "noeviction",
-                "--protected-mode",
-                "yes",
-            ],
+            [self.binary, *redis_server_args(self.port, self.dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
