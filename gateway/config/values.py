@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
+from gateway.jwt_tokens.algorithms import JWT_ALGORITHMS
+
 __all__ = [
     "MAX_BODY_BYTES",
     "as_audience",
@@ -35,7 +37,6 @@ Choice = TypeVar("Choice", bound=str)
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _MIN_FINGERPRINT_KEY_CHARS = 32
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-JWT_ALGORITHMS = tuple("RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA".split())
 
 _DURATION_RE = re.compile(r"([0-9]{1,15})([smhd]?)")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
