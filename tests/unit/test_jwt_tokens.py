@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from gateway import jwt_tokens
 from gateway.config import JWTConfig
 from gateway.jwt_tokens import (
     InvalidJWT,
@@ -30,6 +29,7 @@ from gateway.jwt_tokens import (
     looks_like_jwt,
     unverified_claims,
 )
+from gateway.jwt_tokens import signature as jwt_signature
 
 NOW = 1_700_000_000.0
 LEEWAY = 180
@@ -293,7 +293,7 @@ def test_hmac_is_unknown_to_the_jws_engine() -> None:
     signing_input = f"{b64({'alg': 'HS256'})}.{b64({'sub': 'admin'})}"
     mac = hmac.new(b"secret", signing_input.encode(), hashlib.sha256).digest()
     with pytest.raises(jwt.InvalidAlgorithmError):
-        jwt_tokens._JWS.decode_complete(f"{signing_input}.{b64(mac)}", b"secret", ["HS256"])
+        jwt_signature._JWS.decode_complete(f"{signing_input}.{b64(mac)}", b"secret", ["HS256"])
 
 
 def test_alg_not_configured_is_refused(tmp_path: Path) -> None:
@@ -373,13 +373,13 @@ def test_kid_selection_tries_only_matching_keys(
     )
     v = verifier(path)
     tried: list[Any] = []
-    real = jwt_tokens._JWS.decode_complete
+    real = jwt_signature._JWS.decode_complete
 
     def spy(token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         tried.append(key)
         return real(token, key, algorithms=algorithms)
 
-    monkeypatch.setattr(jwt_tokens._JWS, "decode_complete", spy)
+    monkeypatch.setattr(jwt_signature._JWS, "decode_complete", spy)
     v.verify(mint(KEYS["rsa"], headers={"kid": "a"}), now=NOW)
     assert len(tried) == 1
 
@@ -499,7 +499,7 @@ def test_cache_hit_and_expiry_of_a_cached_token(
     def fail(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("re-verified a cached token")
 
-    monkeypatch.setattr(jwt_tokens._JWS, "decode_complete", fail)
+    monkeypatch.setattr(jwt_signature._JWS, "decode_complete", fail)
     assert rsa_verifier.verify(token, now=NOW + 30) is first
     assert rsa_verifier.verify(token, now=NOW + 60 + LEEWAY - 1) is first
     monkeypatch.undo()

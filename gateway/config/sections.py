@@ -1,0 +1,244 @@
+"""Reading each config section into its dataclass (SPEC §4), and the rules that span
+sections (keys required only while a route needing them is enabled).
+
+One line per key: `field=r.get("key", default, parser)`. The keys a section accepts are
+its dataclass's fields (gateway.config.section_keys), so nothing else lists them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config.addresses import (
+    as_base_url,
+    as_host_entry,
+    as_route_path,
+    as_upstream,
+    as_url,
+)
+from gateway.config.errors import ErrorCollector
+from gateway.config.files import file_converter
+from gateway.config.model import (
+    ON_ERROR_CHOICES,
+    ROUTE_DEFAULTS,
+    ROUTE_MODES,
+    SIG_ALGS,
+    STORE_BACKENDS,
+    AuditConfig,
+    AuditFloodConfig,
+    CASConfig,
+    JWTConfig,
+    LimitsConfig,
+    ListenMode,
+    RouteConfig,
+    RoutesConfig,
+    SAMLConfig,
+    SessionsConfig,
+    StoreConfig,
+    TLSConfig,
+    TokensConfig,
+    UpstreamTLSConfig,
+)
+from gateway.config.reader import SectionReader
+from gateway.config.values import (
+    as_audience,
+    as_bool,
+    as_cookie_name,
+    as_fingerprint_key,
+    as_jwt_algorithm,
+    as_max_body_bytes,
+    as_per_minute,
+    as_redis_url,
+    one_of,
+    optional,
+    parse_duration,
+    positive_duration,
+)
+
+__all__ = [
+    "check_required",
+    "read_audit",
+    "read_cas",
+    "read_limits",
+    "read_routes",
+    "read_saml",
+    "read_sessions",
+    "read_store",
+    "read_tls",
+    "read_tokens",
+    "read_upstream",
+    "read_upstream_tls",
+]
+
+
+def read_upstream(top: SectionReader, mode: ListenMode | None) -> str | None:
+    """`upstream`; `mode` None: unknown (invalid), so "required" cannot be decided."""
+    if mode == "transparent":
+        if top.raw("upstream") is not None:
+            top.error("upstream", "not used in transparent mode")
+        return None
+    upstream = top.get("upstream", None, optional(as_upstream))
+    if mode == "reverse" and upstream is None and not top.errors.at_or_above("upstream"):
+        top.error("upstream", "required in reverse mode")
+    return upstream
+
+
+def read_tls(r: SectionReader) -> TLSConfig:
+    cert_file, key_file = r.file("cert_file"), r.file("key_file")
+    # Judged on the raw values so a missing file is not also reported as "required".
+    has_cert, has_key = r.raw("cert_file") is not None, r.raw("key_file") is not None
+    if has_cert and not has_key:
+        r.error("key_file", f"required when {r.child('cert_file')} is set")
+    if has_key and not has_cert:
+        r.error("cert_file", f"required when {r.child('key_file')} is set")
+    return TLSConfig(cert_file=cert_file, key_file=key_file)
+
+
+def read_upstream_tls(r: SectionReader) -> UpstreamTLSConfig:
+    return UpstreamTLSConfig(verify=r.get("verify", True, as_bool), ca_file=r.file("ca_file"))
+
+
+def read_store(r: SectionReader, state_dir: Path) -> StoreConfig:
+    return StoreConfig(
+        backend=r.get("backend", "sqlite", one_of(STORE_BACKENDS)),
+        sqlite_path=r.output_path("sqlite_path", state_dir / "gateway.db"),
+        redis_url=r.get("redis_url", "redis://127.0.0.1:6379/0", as_redis_url),
+        on_error=r.get("on_error", "deny", one_of(ON_ERROR_CHOICES)),
+        fingerprint_key=r.get("fingerprint_key", None, optional(as_fingerprint_key)),
+    )
+
+
+def read_audit(r: SectionReader, state_dir: Path) -> AuditConfig:
+    flood = r.section("flood", AuditFloodConfig)
+    return AuditConfig(
+        path=r.output_path("path", state_dir / "audit.jsonl"),
+        fsync=r.get("fsync", True, as_bool),
+        flood=AuditFloodConfig(
+            per_client_per_minute=flood.get("per_client_per_minute", 60, as_per_minute)
+        ),
+    )
+
+
+def read_sessions(r: SectionReader) -> SessionsConfig:
+    seen: set[str] = set()
+
+    def unique_cookie(value: object) -> str:
+        name = as_cookie_name(value)
+        if name in seen:
+            raise ValueError(f"duplicate cookie name {name!r}")
+        seen.add(name)
+        return name
+
+    return SessionsConfig(
+        cookies=r.items("cookies", ("JSESSIONID",), unique_cookie),
+        max_lifetime=r.get("max_lifetime", 12 * 3600, positive_duration),
+        idle_timeout=r.get("idle_timeout", None, optional(positive_duration)),
+        url_parameters=r.get("url_parameters", True, as_bool),
+    )
+
+
+def _read_jwt(tokens: SectionReader) -> JWTConfig | None:
+    value = tokens.raw("jwt")
+    if value is None:
+        return None
+    r = tokens.section("jwt", JWTConfig)
+    if not isinstance(value, dict):
+        return None
+    for key in ("algorithms", "key_files"):
+        if not r.has(key):
+            r.error(key, f"required when {r.path} is set")
+    algorithms = r.items("algorithms", (), as_jwt_algorithm, indexed=False)
+    return JWTConfig(
+        algorithms=tuple(dict.fromkeys(algorithms)),
+        key_files=r.items("key_files", (), file_converter(r.base_dir)),
+        issuer=r.optional_str("issuer"),
+        audience=r.get("audience", (), as_audience),
+    )
+
+
+def read_tokens(r: SectionReader) -> TokensConfig:
+    return TokensConfig(
+        max_lifetime=r.get("max_lifetime", 24 * 3600, positive_duration),
+        jwt=_read_jwt(r),
+    )
+
+
+def read_routes(r: SectionReader) -> RoutesConfig:
+    """Every route of RoutesConfig, from its own defaults (gateway.config.model)."""
+    routes: dict[str, RouteConfig | None] = {}
+    explicit: set[str] = set()  # routes whose path the file sets: they get the blame for a clash
+    for name, defaults in ROUTE_DEFAULTS.items():
+        if r.has(name) and r.raw(name) is None:
+            routes[name] = None  # explicitly disabled
+            continue
+        # A partial mapping merges with the defaults; a bad one leaves the route enabled so
+        # the required-when checks still speak about it.
+        route = r.section(name, RouteConfig)
+        if route.has("path"):
+            explicit.add(name)
+        routes[name] = RouteConfig(
+            path=route.get("path", defaults.path, as_route_path),
+            mode=route.get("mode", defaults.mode, one_of(ROUTE_MODES)),
+        )
+    owners: dict[str, str] = {}
+    for name, config in routes.items():
+        if config is None or r.errors.at_or_above(f"{r.child(name)}.path"):
+            continue
+        if config.path in owners:
+            first = owners[config.path]
+            blamed, other = (first, name) if name not in explicit else (name, first)
+            r.error(f"{blamed}.path", f"same path as {r.child(other)} ({config.path!r})")
+        else:
+            owners[config.path] = name
+    return RoutesConfig(**routes)
+
+
+def read_cas(r: SectionReader) -> CASConfig:
+    hosts = r.items("allowed_service_hosts", (), as_host_entry, allow_empty=True)
+    return CASConfig(
+        server_url=r.get("server_url", None, optional(as_base_url)),
+        service_url=r.get("service_url", None, optional(as_url)),
+        allowed_service_hosts=tuple(dict.fromkeys(hosts)),
+    )
+
+
+def read_saml(r: SectionReader) -> SAMLConfig:
+    return SAMLConfig(
+        sp_entity_id=r.optional_str("sp_entity_id"),
+        idp_entity_id=r.optional_str("idp_entity_id"),
+        # The gateway appends ?SAMLRequest=… to it, so a query of its own is refused.
+        idp_slo_url=r.get("idp_slo_url", None, optional(as_base_url)),
+        sp_slo_url=r.get("sp_slo_url", None, optional(as_url)),
+        sign=r.get("sign", True, as_bool),
+        sig_alg=r.get("sig_alg", "rsa-sha256", one_of(SIG_ALGS)),
+        sp_key_file=r.file("sp_key_file"),
+        sp_cert_file=r.file("sp_cert_file"),
+        idp_cert_file=r.file("idp_cert_file"),
+        clock_skew=r.get("clock_skew", 180, parse_duration),
+        sp_acs_url=r.get("sp_acs_url", None, optional(as_url)),
+    )
+
+
+def read_limits(r: SectionReader) -> LimitsConfig:
+    return LimitsConfig(max_body_bytes=r.get("max_body_bytes", 65536, as_max_body_bytes))
+
+
+def check_required(
+    errors: ErrorCollector, routes: RoutesConfig, cas: CASConfig, saml: SAMLConfig
+) -> None:
+    """cas.* / saml.* keys that are required only while a route needing them is enabled."""
+    if "routes" in errors.paths:
+        return  # the routes section itself is unusable; its defaults would only add noise
+
+    def require(path: str, value: object, condition: str) -> None:
+        if value is None and not errors.at_or_above(path):
+            errors.add(path, f"required while {condition}")
+
+    if routes.logout_action is not None:
+        require("cas.server_url", cas.server_url, "routes.logout_action is enabled")
+    if routes.saml_logout is not None:
+        enabled = "routes.saml_logout is enabled"
+        require("saml.sp_entity_id", saml.sp_entity_id, enabled)
+        require("saml.idp_slo_url", saml.idp_slo_url, enabled)
+        if saml.sign:
+            require("saml.sp_key_file", saml.sp_key_file, f"{enabled} and saml.sign is true")
