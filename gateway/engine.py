@@ -73,8 +73,13 @@ class Gateway:
         kit = LogoutKit(config, store, audit, self.credentials, clock)
         # Route name → its family (gateway/logouts/), for the enabled routes only.
         self.logouts: dict[str, LogoutRoutes] = build_logout_routes(kit, signer=signer)
+        by_name = config.routes.by_name()
         self.routes = RouteTable.build(
-            {name: getattr(config.routes, name).path for name in self.logouts}
+            {
+                name: rc.path
+                for name, rc in by_name.items()
+                if rc is not None and name in self.logouts
+            }
         )
         idle = config.sessions.idle_timeout
         # Last-seen writes are throttled: one write per session per this many seconds.

@@ -36,10 +36,5 @@ class LogoutRoutes(Protocol):
 def build_logout_routes(kit: LogoutKit, *, signer: Signer | None) -> dict[str, LogoutRoutes]:
     """Route name → the family that handles it, for every route the config enables."""
     families: list[LogoutRoutes] = [CasLogouts(kit), SamlLogout(kit, signer)]
-    routes = kit.config.routes
-    return {
-        name: family
-        for family in families
-        for name in family.routes
-        if getattr(routes, name) is not None
-    }
+    enabled = {name for name, rc in kit.config.routes.by_name().items() if rc is not None}
+    return {name: family for family in families for name in family.routes if name in enabled}

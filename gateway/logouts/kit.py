@@ -52,10 +52,9 @@ class LogoutKit:
 
     def mode(self, route: str) -> str:
         """The configured mode of an enabled route: short_circuit | forward."""
-        rc = getattr(self.config.routes, route)
+        rc = self.config.routes.by_name()[route]
         assert rc is not None, route  # only enabled routes are dispatched
-        mode: str = rc.mode
-        return mode
+        return rc.mode
 
     def revocation_expiry(self, cred: Credential, now: float) -> float:
         """A revocation lives until the credential would have expired anyway:
