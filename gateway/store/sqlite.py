@@ -31,6 +31,8 @@ from gateway.store.base import (
 
 T = TypeVar("T")
 
+OPEN_LOCK_TIMEOUT = 15.0  # seconds start-up waits for the write lock
+
 # 2: claims (one-time IDs) and credential_index (credentials per user/realm/SSO
 # session). A version-1 file is upgraded in place (the new tables are created);
 # an older gateway refuses a version-2 file rather than miss the index.
@@ -150,7 +152,10 @@ class SQLiteStore(Store):
                 uri=True,
                 isolation_level=None,
                 check_same_thread=False,
-                timeout=self._write_timeout,
+                # Start-up may wait longer for the write lock than a request
+                # may (other gateways on this file are busy writing); set back
+                # to the bounded request-time timeout once the schema is ready.
+                timeout=OPEN_LOCK_TIMEOUT,
             )
             if not new:
                 # Outside any transaction: a long check must not hold the write
@@ -171,10 +176,19 @@ class SQLiteStore(Store):
             except BaseException:
                 writer.execute("ROLLBACK")
                 raise
+            writer.execute(f"PRAGMA busy_timeout={int(self._write_timeout * 1000)}")
             reader = sqlite3.connect(
                 uri, uri=True, isolation_level=None, check_same_thread=False, timeout=0.2
             )
             reader.execute("PRAGMA query_only=ON")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                # Not corruption: another process held the write lock too long.
+                raise StoreError(
+                    f"{self.name}: database is locked by another process "
+                    f"(waited {OPEN_LOCK_TIMEOUT:.0f} s at start-up)"
+                ) from exc
+            raise StoreCorrupt(f"{self.name}: cannot use database: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{self.name}: cannot use database: {exc}") from exc
         self._writer = writer
