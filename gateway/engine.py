@@ -32,7 +32,7 @@ from gateway.credentials import (
 )
 from gateway.http import FORWARD, Decision, Request, Respond, Response
 from gateway.jwt_tokens import InvalidJWT, JWTVerifier, looks_like_jwt
-from gateway.logouts import LogoutKit, LogoutRoutes, build_logout_routes
+from gateway.logouts import LogoutKit, RouteFamily, build_logout_routes
 from gateway.routes import RouteTable, normalise_path
 from gateway.saml.redirect_binding import Signer
 from gateway.store import Revocation, SessionRecord, Store, StoreError
@@ -72,7 +72,7 @@ class Gateway:
         )
         kit = LogoutKit(config, store, audit, self.credentials, clock)
         # Route name → its family (gateway/logouts/), for the enabled routes only.
-        self.logouts: dict[str, LogoutRoutes] = build_logout_routes(kit, signer=signer)
+        self.logouts: dict[str, RouteFamily] = build_logout_routes(kit, signer=signer)
         by_name = config.routes.by_name()
         self.routes = RouteTable.build(
             {
@@ -81,6 +81,10 @@ class Gateway:
                 if rc is not None and name in self.logouts
             }
         )
+        # Families with routes found by content, not path (asked on requests no
+        # path route took); empty unless such a route is enabled.
+        families = {id(f): f for f in self.logouts.values()}.values()
+        self._matchers = [f for f in families if type(f).match is not RouteFamily.match]
         idle = config.sessions.idle_timeout
         # Last-seen writes are throttled: one write per session per this many seconds.
         self._touch_every = max(1.0, min(60.0, idle / 10)) if idle else 0.0
@@ -94,7 +98,7 @@ class Gateway:
 
     async def handle_request(self, req: Request) -> Decision:
         path = normalise_path(req.path)
-        route = self.routes.by_path.get(path)
+        route = self._route(path, req)
         if route is not None:
             return await self.logouts[route].handle(route, req)
         if path == TOKEN_PATH and req.method == "POST":
@@ -104,18 +108,29 @@ class Gateway:
             return LEARNING_FORWARD
         return decision
 
+    def _route(self, path: str, req: Request) -> str | None:
+        """The logout route this request is, or None (an ordinary request)."""
+        route = self.routes.by_path.get(path)
+        if route is not None and self.logouts[route].claims(route, req):
+            return route
+        for family in self._matchers:
+            route = family.match(req)
+            if route is not None:
+                return route
+        return None
+
     def learns_from(self, raw_path: str) -> bool:
         """Whether an answer on this path can carry a token pair to learn."""
         return normalise_path(raw_path) in (AUTHENTICATE_PATH, TOKEN_PATH)
 
-    def needs_body(self, raw_path: str) -> bool:
-        """Whether the decision for this path reads the request body (so it
-        must never be streamed past the gateway)."""
-        path = normalise_path(raw_path)
+    def needs_body(self, req: Request) -> bool:
+        """Whether the decision for this request reads its body (so it must
+        never be streamed past the gateway). `req` carries headers only."""
+        path = normalise_path(req.path)
         if path in (AUTHENTICATE_PATH, TOKEN_PATH):
             return True
-        route = self.routes.by_path.get(path)
-        return route is not None and self.logouts[route].reads_body(route)
+        route = self._route(path, req)
+        return route is not None and self.logouts[route].reads_body(route, req)
 
     async def handle_response(self, req: Request, resp: Response) -> None:
         """Learn sessions (and ticket → session) and token pairs from what the

@@ -256,7 +256,7 @@ class LogoutGateway:
             if runtime is None:
                 _refuse(flow)
                 return
-            if runtime.gateway.needs_body(flow.request.path):
+            if runtime.gateway.needs_body(to_request(flow, with_body=False)):
                 flow.request.stream = False  # logout/learning bodies are read, capped
                 return
             await self._decide(flow, runtime, with_body=False)

@@ -9,6 +9,7 @@ import logging
 from gateway import cas, query, responses
 from gateway.audit import AuditEvent
 from gateway.http import Decision, Forward, Request
+from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit, LogoutResult
 from gateway.routes import CAS_LOGOUT, LOGOUT_ACTION
 from gateway.store import StoreError
@@ -16,16 +17,14 @@ from gateway.store import StoreError
 log = logging.getLogger("gateway")
 
 
-class CasLogouts:
-    """Both CAS logout routes; revoke the session cookies the call carries."""
+class CasLogouts(RouteFamily):
+    """Both CAS logout routes; revoke the session cookies (or URL session ids)
+    the call carries. Neither reads the body."""
 
-    routes: tuple[str, ...] = (CAS_LOGOUT, LOGOUT_ACTION)
+    routes = (CAS_LOGOUT, LOGOUT_ACTION)
 
     def __init__(self, kit: LogoutKit) -> None:
         self.kit = kit
-
-    def reads_body(self, route: str) -> bool:
-        return False  # both routes act on cookies / the URL only
 
     async def handle(self, route: str, req: Request) -> Decision:
         if route == CAS_LOGOUT:

@@ -15,6 +15,7 @@ from gateway.bodies import body_problem
 from gateway.credentials import TOKEN, Credential
 from gateway.es_bodies import EsBodyError, parse_saml_logout
 from gateway.http import Decision, Forward, Request, Respond, json_response
+from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.routes import SAML_LOGOUT
 from gateway.saml.learn import NameID
@@ -28,14 +29,14 @@ log = logging.getLogger("gateway")
 LOGOUT_REQUEST_TTL = 3600.0
 
 
-class SamlLogout:
-    routes: tuple[str, ...] = (SAML_LOGOUT,)
+class SamlLogout(RouteFamily):
+    routes = (SAML_LOGOUT,)
 
     def __init__(self, kit: LogoutKit, signer: Signer | None) -> None:
         self.kit = kit
         self.signer = signer
 
-    def reads_body(self, route: str) -> bool:
+    def reads_body(self, route: str, req: Request) -> bool:
         return True
 
     async def handle(self, route: str, req: Request) -> Decision:
