@@ -98,9 +98,12 @@ class Gateway:
 
     async def handle_request(self, req: Request) -> Decision:
         path = normalise_path(req.path)
-        route = self._route(path, req)
-        if route is not None:
-            return await self.logouts[route].handle(route, req)
+        # The common case (no logout path, no content-matched route) inline.
+        route = self.routes.by_path.get(path) if self.routes.by_path else None
+        if route is not None or self._matchers:
+            route = self._route(path, req)
+            if route is not None:
+                return await self.logouts[route].handle(route, req)
         if path == TOKEN_PATH and req.method == "POST":
             return await self.tokens.token_request(req)
         decision = await self.enforce(req)
