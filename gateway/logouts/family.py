@@ -1,0 +1,40 @@
+"""The interface every logout route family implements (see `gateway.logouts`).
+
+Most routes are found by their path (`routes.<name>.path`). Two needs go
+beyond that, and have a default here so most families ignore them:
+
+* `claims(route, req)`: a route may own only some methods on its path (the
+  token API's `DELETE` is a logout, its `POST` is the refresh grant); when it
+  does not claim a request, the engine treats it as an ordinary one.
+* `match(req)`: a route without a path (CAS single logout is recognised by a
+  form field on any path, SPEC §10.1) looks at every request that no path
+  route took. Keep it cheap: it runs on the hot path of every such request.
+"""
+
+from __future__ import annotations
+
+from gateway.http import Decision, Request
+
+
+class RouteFamily:
+    """Base class of a logout route family. Subclasses set `routes` and
+    implement `handle`."""
+
+    routes: tuple[str, ...] = ()  # the route names (config `routes.<name>`) it serves
+
+    def claims(self, route: str, req: Request) -> bool:
+        """Whether this request on the route's path is the route's business."""
+        return True
+
+    def match(self, req: Request) -> str | None:
+        """For routes found by content rather than path: the route this request
+        is, or None. Never called for requests a path route claimed."""
+        return None
+
+    def reads_body(self, route: str, req: Request) -> bool:
+        """Whether handling `req` reads its body (so it must not be streamed
+        past the gateway). `req.body` is None here: decided on headers."""
+        return False
+
+    async def handle(self, route: str, req: Request) -> Decision:
+        raise NotImplementedError
