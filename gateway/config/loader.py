@@ -17,6 +17,7 @@ from gateway.config.model import (
     Config,
     LimitsConfig,
     ListenMode,
+    OIDCConfig,
     RoutesConfig,
     SAMLConfig,
     SessionsConfig,
@@ -28,10 +29,12 @@ from gateway.config.model import (
 from gateway.config.reader import SectionReader
 from gateway.config.section_keys import yaml_keys
 from gateway.config.sections import (
+    check_oidc_required,
     check_required,
     read_audit,
     read_cas,
     read_limits,
+    read_oidc,
     read_routes,
     read_saml,
     read_sessions,
@@ -82,7 +85,9 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
     cas = read_cas(top.section("cas", CASConfig))
     saml = read_saml(top.section("saml", SAMLConfig))
     limits = read_limits(top.section("limits", LimitsConfig))
+    oidc = read_oidc(top.section("oidc", OIDCConfig))
     check_required(errors, routes, cas, saml)
+    check_oidc_required(errors, routes, oidc)
 
     if errors.lines:
         raise ConfigError(errors.lines)
@@ -103,6 +108,7 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
         saml=saml,
         limits=limits,
         source=None if source is None else Path(os.path.abspath(source)),
+        oidc=oidc,
     )
 
 

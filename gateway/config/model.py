@@ -14,6 +14,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "LISTEN_MODES",
+    "OIDC_DEFAULTS",
     "ON_ERROR_CHOICES",
     "ROUTE_DEFAULTS",
     "ROUTE_MODES",
@@ -26,6 +27,7 @@ __all__ = [
     "JWTConfig",
     "LimitsConfig",
     "ListenMode",
+    "OIDCConfig",
     "OnError",
     "RouteConfig",
     "RouteDefaults",
@@ -143,6 +145,14 @@ class RoutesConfig:
     cas_logout: RouteConfig | None = field(metadata=_route("/cas/logout"))
     logout_action: RouteConfig | None = field(metadata=_route("/web/v1/logout_action"))
     saml_logout: RouteConfig | None = field(metadata=_route("/_security/saml/logout"))
+    # SPEC §10.4-§10.5 (issue 14). token_invalidate owns only DELETE on its path (the
+    # refresh grant POSTs there); oidc_backchannel is active only once oidc.issuer,
+    # oidc.client_id and oidc.jwks_file are set.
+    oidc_logout: RouteConfig | None = field(metadata=_route("/_security/oidc/logout", "forward"))
+    token_invalidate: RouteConfig | None = field(
+        metadata=_route("/_security/oauth2/token", "forward")
+    )
+    oidc_backchannel: RouteConfig | None = field(metadata=_route("/-/oidc/backchannel-logout"))
 
     def by_name(self) -> dict[str, RouteConfig | None]:
         """Every route by its YAML name, in declaration order."""
@@ -180,6 +190,25 @@ class SAMLConfig:
 
 
 @dataclass(frozen=True)
+class OIDCConfig:
+    """The OpenID Provider behind the upstream's OIDC realm (SPEC §4.1, §10.4)."""
+
+    issuer: str | None  # `iss` of logout tokens
+    client_id: str | None  # our audience (`aud` of logout tokens); client_id= of the redirect
+    jwks_file: Path | None  # the OP's public keys, to verify logout tokens
+    end_session_url: str | None  # oidc_logout in short_circuit mode
+    post_logout_redirect_url: str | None
+    principal_claim: str = "sub"  # the claim the upstream's realm takes the username from
+
+    def verifies_logout_tokens(self) -> bool:
+        """Whether the back-channel route can work: it is active only then."""
+        return None not in (self.issuer, self.client_id, self.jwks_file)
+
+
+OIDC_DEFAULTS = OIDCConfig(None, None, None, None, None)
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_body_bytes: int
 
@@ -202,3 +231,4 @@ class Config:
     saml: SAMLConfig
     limits: LimitsConfig
     source: Path | None  # the file it was loaded from; not a YAML key
+    oidc: OIDCConfig = OIDC_DEFAULTS

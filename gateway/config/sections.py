@@ -30,6 +30,7 @@ from gateway.config.model import (
     JWTConfig,
     LimitsConfig,
     ListenMode,
+    OIDCConfig,
     RouteConfig,
     RoutesConfig,
     SAMLConfig,
@@ -43,6 +44,7 @@ from gateway.config.reader import SectionReader
 from gateway.config.values import (
     as_audience,
     as_bool,
+    as_claim_name,
     as_cookie_name,
     as_fingerprint_key,
     as_jwt_algorithm,
@@ -56,10 +58,12 @@ from gateway.config.values import (
 )
 
 __all__ = [
+    "check_oidc_required",
     "check_required",
     "read_audit",
     "read_cas",
     "read_limits",
+    "read_oidc",
     "read_routes",
     "read_saml",
     "read_sessions",
@@ -219,6 +223,18 @@ def read_saml(r: SectionReader) -> SAMLConfig:
     )
 
 
+def read_oidc(r: SectionReader) -> OIDCConfig:
+    return OIDCConfig(
+        # Compared exactly with a logout token's `iss` (OpenID Connect Core §3.1.3.7).
+        issuer=r.optional_str("issuer"),
+        client_id=r.optional_str("client_id"),
+        jwks_file=r.file("jwks_file"),  # its keys are checked at start-up (gateway.oidc.keys)
+        end_session_url=r.get("end_session_url", None, optional(as_url)),
+        post_logout_redirect_url=r.get("post_logout_redirect_url", None, optional(as_url)),
+        principal_claim=r.get("principal_claim", "sub", as_claim_name),
+    )
+
+
 def read_limits(r: SectionReader) -> LimitsConfig:
     return LimitsConfig(max_body_bytes=r.get("max_body_bytes", 65536, as_max_body_bytes))
 
@@ -242,3 +258,36 @@ def check_required(
         require("saml.idp_slo_url", saml.idp_slo_url, enabled)
         if saml.sign:
             require("saml.sp_key_file", saml.sp_key_file, f"{enabled} and saml.sign is true")
+
+
+def check_oidc_required(errors: ErrorCollector, routes: RoutesConfig, oidc: OIDCConfig) -> None:
+    """oidc.* keys required while an OIDC route needs them (SPEC §4.1)."""
+    if "routes" in errors.paths or "oidc" in errors.paths:
+        return
+
+    def require(key: str, value: object, condition: str) -> None:
+        path = f"oidc.{key}"
+        if value is None and not errors.at_or_above(path):
+            errors.add(path, f"required while {condition}")
+
+    logout = routes.oidc_logout
+    if logout is not None and logout.mode == "short_circuit":
+        condition = "routes.oidc_logout is in short_circuit mode"
+        require("end_session_url", oidc.end_session_url, condition)
+        if oidc.post_logout_redirect_url is not None:
+            # An OP only honours post_logout_redirect_uri for a client it can identify
+            # (OpenID Connect RP-Initiated Logout 1.0 §2; the gateway has no id_token_hint).
+            require("client_id", oidc.client_id, f"{condition} with oidc.post_logout_redirect_url")
+    if routes.oidc_backchannel is not None:
+        # Active only once all three are set; some but not all is a half-done set-up
+        # that would silently leave the back-channel path to the upstream.
+        trio = {"issuer": oidc.issuer, "client_id": oidc.client_id, "jwks_file": oidc.jwks_file}
+        given = [k for k, v in trio.items() if v is not None or errors.at_or_above(f"oidc.{k}")]
+        if given:
+            for key, value in trio.items():
+                require(
+                    key,
+                    value,
+                    f"oidc.{given[0]} is set and routes.oidc_backchannel is enabled "
+                    "(set all of issuer, client_id, jwks_file, or routes.oidc_backchannel: null)",
+                )

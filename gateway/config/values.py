@@ -17,6 +17,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "as_audience",
     "as_bool",
+    "as_claim_name",
     "as_cookie_name",
     "as_fingerprint_key",
     "as_jwt_algorithm",
@@ -201,3 +202,16 @@ def as_fingerprint_key(value: object) -> str:
     if len(value) < _MIN_FINGERPRINT_KEY_CHARS:
         raise ValueError(f"must be at least {_MIN_FINGERPRINT_KEY_CHARS} characters")
     return value
+
+
+# --------------------------------------------------------------------------- oidc
+
+
+def as_claim_name(value: object) -> str:
+    """A JWT claim name (oidc.principal_claim): printable, no whitespace."""
+    name = as_str(value)
+    if not name.isprintable() or any(ch.isspace() for ch in name):
+        raise ValueError(
+            f"must be a claim name without whitespace or control characters (got {value!r})"
+        )
+    return name

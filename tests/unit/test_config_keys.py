@@ -20,7 +20,7 @@ def test_top_level_keys_are_the_spec_ones() -> None:
     assert TOP_LEVEL_KEYS == tuple(
         (
             "listen mode upstream state_dir tls upstream_tls store audit sessions tokens routes"
-            " cas saml limits"
+            " cas saml limits oidc"
         ).split()
     )
 
@@ -49,6 +49,9 @@ def test_routes_and_their_defaults_are_one_list() -> None:
         "cas_logout": RouteDefaults("/cas/logout"),
         "logout_action": RouteDefaults("/web/v1/logout_action"),
         "saml_logout": RouteDefaults("/_security/saml/logout"),
+        "oidc_logout": RouteDefaults("/_security/oidc/logout", "forward"),
+        "token_invalidate": RouteDefaults("/_security/oauth2/token", "forward"),
+        "oidc_backchannel": RouteDefaults("/-/oidc/backchannel-logout"),
     }
 
 
