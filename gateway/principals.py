@@ -45,3 +45,57 @@ def principal_keys(
     if username and realm:
         keys.append(realm_user_key(fingerprint, realm, username))
     return keys
+
+
+# OpenID Connect (SPEC §10.4): a back-channel logout token names the OP's session
+# (`sid`) or subject (`sub`). Both are only unique per OP, so the keys carry the
+# issuer the login came from; a login whose answer did not say (no `oidc(iss)` in
+# the user metadata) is listed with an empty issuer, which a logout from the
+# configured OP also looks at.
+
+
+def oidc_sid_key(fingerprint: Fingerprinter, issuer: str | None, sid: str) -> str:
+    """Every token learned in this OP session."""
+    return _key(fingerprint, "oidc_sid", issuer or "", sid)
+
+
+def oidc_sub_key(fingerprint: Fingerprinter, issuer: str | None, sub: str) -> str:
+    """Every token learned for this OP subject."""
+    return _key(fingerprint, "oidc_sub", issuer or "", sub)
+
+
+def oidc_sub_sessionless_key(fingerprint: Fingerprinter, issuer: str | None, sub: str) -> str:
+    """The tokens of this subject learned without a session id: a logout naming a
+    `sid` cannot tell whether they belong to it, so it ends them too."""
+    return _key(fingerprint, "oidc_sub_nosid", issuer or "", sub)
+
+
+def oidc_keys(
+    fingerprint: Fingerprinter, issuer: str | None, sub: str | None, sid: str | None
+) -> list[str]:
+    """The keys a token of an OIDC login is listed under."""
+    keys = []
+    if sid:
+        keys.append(oidc_sid_key(fingerprint, issuer, sid))
+    if sub:
+        keys.append(oidc_sub_key(fingerprint, issuer, sub))
+        if not sid:
+            keys.append(oidc_sub_sessionless_key(fingerprint, issuer, sub))
+    return keys
+
+
+def oidc_lookup_keys(
+    fingerprint: Fingerprinter, issuer: str, *, sid: str | None, sub: str | None
+) -> list[str]:
+    """Where a logout token from `issuer` finds the tokens it ends (Back-Channel
+    Logout 1.0 §2.7): with a `sid`, that session only (plus the subject's tokens
+    learned without any session id); without, every session of the subject."""
+    keys: list[str] = []
+    for iss in (issuer, None):
+        if sid:
+            keys.append(oidc_sid_key(fingerprint, iss, sid))
+            if sub:
+                keys.append(oidc_sub_sessionless_key(fingerprint, iss, sub))
+        elif sub:
+            keys.append(oidc_sub_key(fingerprint, iss, sub))
+    return keys

@@ -6,6 +6,9 @@ username, realm and the NameID/SessionIndex of the posted SAML Response (the
 upstream already validated it; we only read it, with defusedxml). A refresh on
 `POST /_security/oauth2/token` answered 200: the new pair inherits the old
 pair's metadata, and the lineage, so a later logout kills them all.
+`POST /_security/oidc/authenticate` answered 200 (SPEC §10.4): the pair with the
+username, realm and the OP's issuer, subject and session id from the answer
+(`gateway.oidc.learn`), listed under them for back-channel logouts.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from gateway.config import Config
 from gateway.credentials import TOKEN, Credential, CredentialReader, Fingerprinter
 from gateway.es_bodies import TokenPair, refresh_tokens, saml_content, token_pair
 from gateway.http import FORWARD, Decision, Forward, Request, Response
-from gateway.principals import principal_keys
+from gateway.oidc.learn import oidc_login
+from gateway.principals import oidc_keys, principal_keys
 from gateway.saml.learn import SAMLIdentity, SAMLParseError, parse_saml_response
 from gateway.store import IndexEntry, Store, StoreError, TokenRecord
 
@@ -29,6 +33,7 @@ log = logging.getLogger("gateway")
 
 # Elasticsearch token APIs whose traffic the gateway learns from (SPEC §5).
 AUTHENTICATE_PATH = "/_security/saml/authenticate"
+OIDC_AUTHENTICATE_PATH = "/_security/oidc/authenticate"
 TOKEN_PATH = "/_security/oauth2/token"  # noqa: S105 - a path, not a secret
 # Learning reads the upstream's answer: ask for it uncompressed.
 LEARNING_FORWARD = Forward(drop_headers=("accept-encoding",))
@@ -130,6 +135,29 @@ class TokenLearning:
         )
         await self._record(record)
 
+    async def learn_oidc_authenticate(self, resp: Response) -> None:
+        """Everything is in the answer; the request (a redirect URI with the OP's
+        code or ID token, state, nonce) is the upstream's business."""
+        if not self._readable(resp):
+            return
+        login = oidc_login(resp.body, self.config.oidc.principal_claim)
+        if login is None:
+            return
+        now = self.clock()
+        access_fp, refresh_fp = self._fingerprints(login.pair)
+        record = TokenRecord(
+            access_fp=access_fp,
+            refresh_fp=refresh_fp,
+            session_id=secrets.token_hex(16),
+            expires_at=now + self.config.tokens.max_lifetime,
+            username=login.pair.username,
+            realm=login.pair.realm,
+            oidc_issuer=login.issuer,
+            oidc_sub=login.sub,
+            oidc_sid=login.sid,
+        )
+        await self._record(record)
+
     async def learn_refresh(self, req: Request, resp: Response) -> None:
         if not self._readable(resp):
             return
@@ -169,6 +197,11 @@ class TokenLearning:
         try:
             await self.store.record_tokens(record)
             keys = principal_keys(self.fingerprint, record.username, record.realm)
+            # A refreshed pair carries its login's OIDC identity (copied above), so
+            # a back-channel logout finds every pair of the session.
+            keys += oidc_keys(
+                self.fingerprint, record.oidc_issuer, record.oidc_sub, record.oidc_sid
+            )
             if keys:
                 # So a logout naming the user or realm (token API, admin) finds
                 # this pair on any replica.

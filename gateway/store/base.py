@@ -83,6 +83,11 @@ class TokenRecord:
     sp_name_qualifier: str | None = None
     session_index: str | None = None
     related: tuple[str, ...] = ()
+    # OpenID Connect logins (SPEC §10.4): the OP, subject and session the upstream's
+    # realm reported, so refreshed pairs stay listed where a back-channel logout looks.
+    oidc_issuer: str | None = None
+    oidc_sub: str | None = None
+    oidc_sid: str | None = None
 
     def fingerprints(self) -> tuple[str, ...]:
         own = tuple(fp for fp in (self.access_fp, self.refresh_fp) if fp)
