@@ -79,4 +79,10 @@ def deep_check(config: Config) -> list[str]:
         load_protocol_keys(config)
     except ValueError as exc:
         problems.append(str(exc))
+    from gateway.oidc.keys import load_logout_token_verifier
+
+    try:
+        load_logout_token_verifier(config)
+    except ValueError as exc:
+        problems.append(str(exc))
     return problems

@@ -33,12 +33,14 @@ from gateway.credentials import (
 from gateway.http import FORWARD, Decision, Request, Respond, Response
 from gateway.jwt_tokens import InvalidJWT, JWTVerifier, looks_like_jwt
 from gateway.logouts import LogoutKit, RouteFamily, build_logout_routes
+from gateway.oidc.logout_token import LogoutTokenVerifier
 from gateway.routes import RouteTable, normalise_path
 from gateway.saml.redirect_binding import Signer
 from gateway.store import Revocation, SessionRecord, Store, StoreError
 from gateway.token_learning import (
     AUTHENTICATE_PATH,
     LEARNING_FORWARD,
+    OIDC_AUTHENTICATE_PATH,
     TOKEN_PATH,
     TokenLearning,
 )
@@ -46,6 +48,8 @@ from gateway.token_learning import (
 log = logging.getLogger("gateway")
 
 IDLE_TIMEOUT = "idle_timeout"
+# Authenticate APIs whose 200 answer carries a token pair to learn.
+_AUTHENTICATE_PATHS = (AUTHENTICATE_PATH, OIDC_AUTHENTICATE_PATH)
 
 
 class Gateway:
@@ -59,6 +63,7 @@ class Gateway:
         *,
         signer: Signer | None = None,
         jwt_verifier: JWTVerifier | None = None,
+        logout_token_verifier: LogoutTokenVerifier | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -72,7 +77,9 @@ class Gateway:
         )
         kit = LogoutKit(config, store, audit, self.credentials, clock)
         # Route name → its family (gateway/logouts/), for the enabled routes only.
-        self.logouts: dict[str, RouteFamily] = build_logout_routes(kit, signer=signer)
+        self.logouts: dict[str, RouteFamily] = build_logout_routes(
+            kit, signer=signer, logout_token_verifier=logout_token_verifier
+        )
         by_name = config.routes.by_name()
         self.routes = RouteTable.build(
             {
@@ -107,9 +114,14 @@ class Gateway:
         if path == TOKEN_PATH and req.method == "POST":
             return await self.tokens.token_request(req)
         decision = await self.enforce(req)
-        if path == AUTHENTICATE_PATH and req.method == "POST" and decision is FORWARD:
+        if path in _AUTHENTICATE_PATHS and req.method == "POST" and decision is FORWARD:
             return LEARNING_FORWARD
         return decision
+
+    def route_of(self, req: Request) -> str | None:
+        """The logout route a request is (path and method), for reports and the
+        live view; None for an ordinary request."""
+        return self._route(normalise_path(req.path), req)
 
     def _route(self, path: str, req: Request) -> str | None:
         """The logout route this request is, or None (an ordinary request)."""
@@ -122,9 +134,14 @@ class Gateway:
                 return route
         return None
 
-    def learns_from(self, raw_path: str) -> bool:
-        """Whether an answer on this path can carry a token pair to learn."""
-        return normalise_path(raw_path) in (AUTHENTICATE_PATH, TOKEN_PATH)
+    def learns_from(self, raw_path: str, method: str = "POST") -> bool:
+        """Whether the upstream's answer to this request matters: a token pair to
+        learn (POST), or a forwarded logout that acts on the upstream's answer."""
+        path = normalise_path(raw_path)
+        if method == "POST" and path in (*_AUTHENTICATE_PATHS, TOKEN_PATH):
+            return True
+        route = self.routes.by_path.get(path)
+        return route is not None and self.logouts[route].wants_answer(route, method)
 
     def needs_body(self, req: Request) -> bool:
         """Whether the decision for this request reads its body (so it must
@@ -142,8 +159,14 @@ class Gateway:
             path = normalise_path(req.path)
             if path == AUTHENTICATE_PATH:
                 await self.tokens.learn_authenticate(req, resp)
+            elif path == OIDC_AUTHENTICATE_PATH:
+                await self.tokens.learn_oidc_authenticate(resp)
             elif path == TOKEN_PATH:
                 await self.tokens.learn_refresh(req, resp)
+        elif req.method != "POST" and self.routes.by_path:
+            route = self.routes.by_path.get(normalise_path(req.path))
+            if route is not None and self.logouts[route].wants_answer(route, req.method):
+                await self.logouts[route].upstream_answered(route, req, resp)
         set_cookie = resp.header_all("set-cookie")
         if not set_cookie:
             return

@@ -47,6 +47,11 @@ def _load_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+# The strict reader (duplicate fields refused, an object required), for the parsers of
+# other modules (gateway.token_api_bodies).
+load_object = _load_object
+
+
 def parse_saml_logout(body: bytes | None) -> LogoutBody:
     """`POST /_security/saml/logout` body: {"token": str, "refresh_token": str?}."""
     if not body or not body.strip():

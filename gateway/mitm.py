@@ -304,7 +304,7 @@ class LogoutGateway:
                 decision = await runtime.gateway.handle_request(req)
             apply(flow, decision)
             if not (isinstance(decision, Forward) and decision.route is None):
-                mark(flow, decision, runtime.gateway.routes.match(req.path))
+                mark(flow, decision, runtime.gateway.route_of(req))
         except Exception:
             log.exception("logout gateway: error handling a request; answered 503")
             try:
@@ -321,9 +321,12 @@ class LogoutGateway:
         if runtime is None:
             return None
         try:
-            # Most answers teach nothing: no session cookie set, not a token API.
+            # Most answers teach nothing: no session cookie set, not a token API (and
+            # not a forwarded logout that waits for the upstream's answer). GET, the
+            # common case, never is one.
             if "set-cookie" not in flow.response.headers and not (
-                flow.request.method == "POST" and runtime.gateway.learns_from(flow.request.path)
+                flow.request.method != "GET"
+                and runtime.gateway.learns_from(flow.request.path, flow.request.method)
             ):
                 return None
         except Exception:

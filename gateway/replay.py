@@ -22,6 +22,7 @@ from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Forward, RecordedFlow, Respond
 from gateway.keys import load_protocol_keys
+from gateway.oidc.keys import load_logout_token_verifier
 from gateway.routes import path_without_params
 from gateway.store.memory import MemoryStore
 
@@ -69,9 +70,19 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
     await store.open()
     fingerprint = Fingerprinter(await store.fingerprint_key(config.store.fingerprint_key))
     signer, verifier = load_protocol_keys(config)
+    logout_tokens = load_logout_token_verifier(config)
     clock = _Clock()
     audit = _CollectingAudit()
-    gw = Gateway(config, store, audit, fingerprint, clock, signer=signer, jwt_verifier=verifier)
+    gw = Gateway(
+        config,
+        store,
+        audit,
+        fingerprint,
+        clock,
+        signer=signer,
+        jwt_verifier=verifier,
+        logout_token_verifier=logout_tokens,
+    )
     results: list[FlowResult] = []
     try:
         for index, (name, flow) in enumerate(flows, start=1):
@@ -83,7 +94,7 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
                 file=name,
                 method=req.method,
                 path=path_without_params(req.path),
-                route=gw.routes.match(req.path),
+                route=gw.route_of(req),
                 decision="forward",
                 status=None,
                 event=None,

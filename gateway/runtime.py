@@ -18,6 +18,7 @@ from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.keys import load_protocol_keys
+from gateway.oidc.keys import load_logout_token_verifier
 from gateway.store import Store, StoreError, make_store
 from gateway.tls import server_cert_problems
 
@@ -132,10 +133,19 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
         undo.callback(audit.close)
         try:
             signer, verifier = load_protocol_keys(config)
+            logout_tokens = load_logout_token_verifier(config)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         flood = FloodLimitedAudit(audit, config.audit.flood.per_client_per_minute)
-        gateway = Gateway(config, store, flood, fingerprint, signer=signer, jwt_verifier=verifier)
+        gateway = Gateway(
+            config,
+            store,
+            flood,
+            fingerprint,
+            signer=signer,
+            jwt_verifier=verifier,
+            logout_token_verifier=logout_tokens,
+        )
         runtime = Runtime(config, gateway, store, audit, flood)
         if background:
             runtime._tasks.append(asyncio.create_task(_purge_forever(store)))

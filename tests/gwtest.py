@@ -13,6 +13,7 @@ from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Request
 from gateway.keys import load_protocol_keys
+from gateway.oidc.keys import load_logout_token_verifier
 from gateway.store import Store
 from gateway.store.memory import MemoryStore
 
@@ -63,6 +64,7 @@ def make_gateway(
         clock or Clock(),
         signer=signer,
         jwt_verifier=verifier,
+        logout_token_verifier=load_logout_token_verifier(config),
     )
 
 

@@ -15,14 +15,34 @@ from __future__ import annotations
 from gateway.logouts.cas import CasLogouts
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit, LogoutResult
+from gateway.logouts.oidc_backchannel import OIDC_BACKCHANNEL, OidcBackchannel
+from gateway.logouts.oidc_logout import OidcLogout
 from gateway.logouts.saml import SamlLogout
+from gateway.logouts.token_invalidate import TokenInvalidate
+from gateway.oidc.logout_token import LogoutTokenVerifier
 from gateway.saml.redirect_binding import Signer
 
 __all__ = ["LogoutKit", "LogoutResult", "RouteFamily", "build_logout_routes"]
 
 
-def build_logout_routes(kit: LogoutKit, *, signer: Signer | None) -> dict[str, RouteFamily]:
+def build_logout_routes(
+    kit: LogoutKit,
+    *,
+    signer: Signer | None,
+    logout_token_verifier: LogoutTokenVerifier | None = None,
+) -> dict[str, RouteFamily]:
     """Route name → the family that handles it, for every route the config enables."""
-    families: list[RouteFamily] = [CasLogouts(kit), SamlLogout(kit, signer)]
+    families: list[RouteFamily] = [
+        CasLogouts(kit),
+        SamlLogout(kit, signer),
+        OidcLogout(kit),
+        TokenInvalidate(kit),
+    ]
     enabled = {name for name, rc in kit.config.routes.by_name().items() if rc is not None}
+    if logout_token_verifier is not None:
+        families.append(OidcBackchannel(kit, logout_token_verifier))
+    else:
+        # Inactive until oidc.issuer, client_id and jwks_file are set (SPEC §4.1):
+        # until then its path is an ordinary path.
+        enabled.discard(OIDC_BACKCHANNEL)
     return {name: family for family in families for name in family.routes if name in enabled}

@@ -9,11 +9,15 @@ beyond that, and have a default here so most families ignore them:
 * `match(req)`: a route without a path (CAS single logout is recognised by a
   form field on any path, SPEC §10.1) looks at every request that no path
   route took. Keep it cheap: it runs on the hot path of every such request.
+* `wants_answer(route, method)` / `upstream_answered(route, req, resp)`: a
+  forwarded logout that may only act once the upstream agreed (the token API
+  invalidating by user or realm: only the upstream knows whether the caller may)
+  sees the upstream's answer. Never called for POST (the learning paths).
 """
 
 from __future__ import annotations
 
-from gateway.http import Decision, Request
+from gateway.http import Decision, Request, Response
 
 
 class RouteFamily:
@@ -38,3 +42,12 @@ class RouteFamily:
 
     async def handle(self, route: str, req: Request) -> Decision:
         raise NotImplementedError
+
+    def wants_answer(self, route: str, method: str) -> bool:
+        """Whether `upstream_answered` must see the answer to a forwarded request
+        with this method on the route's path (decided before the answer is read)."""
+        return False
+
+    async def upstream_answered(self, route: str, req: Request, resp: Response) -> None:
+        """The upstream answered a request this route forwarded (only called when
+        `wants_answer`). Must not raise for store or audit faults: log them."""

@@ -1,0 +1,78 @@
+"""`POST /_security/oidc/logout` (route `oidc_logout`, SPEC §10.4), the logout API
+of an Elasticsearch OIDC realm: revoke the access token, its refresh token and the
+learned lineage, then forward (default: the upstream invalidates too and answers
+with the OP redirect carrying its `id_token_hint`), or answer with the
+RP-initiated logout redirect to `oidc.end_session_url` (short_circuit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gateway import responses
+from gateway.bodies import body_problem
+from gateway.es_bodies import EsBodyError
+from gateway.http import Decision, Forward, Request, Respond, json_response
+from gateway.logouts.family import RouteFamily
+from gateway.logouts.kit import LogoutKit
+from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
+from gateway.oidc.end_session import end_session_redirect
+from gateway.store import StoreError
+from gateway.token_api_bodies import parse_oidc_logout
+
+OIDC_LOGOUT = "oidc_logout"
+
+
+class OidcLogout(RouteFamily):
+    routes = (OIDC_LOGOUT,)
+
+    def __init__(self, kit: LogoutKit) -> None:
+        self.kit = kit
+
+    def reads_body(self, route: str, req: Request) -> bool:
+        return True
+
+    async def handle(self, route: str, req: Request) -> Decision:
+        kit = self.kit
+        try:
+            problem = body_problem(req, kit.config.limits.max_body_bytes)
+            if problem is not None:
+                raise problem  # 413/415 are answers on a logout route: audited too
+            body = parse_oidc_logout(req.body)
+        except EsBodyError as exc:
+            refusal = responses.es_error(exc.status, exc.error_type, exc.reason)
+            return await kit.invalid_request(req, OIDC_LOGOUT, refusal, exc.reason)
+
+        now = kit.clock()
+        tokens = [(body.token, "token")]
+        if body.refresh_token:
+            tokens.append((body.refresh_token, "refresh_token"))
+        try:
+            logout = await named_tokens(kit, tokens, now)
+            revoked_before = await kit.store.revoked([c.fingerprint for c in logout.creds], now)
+            done = await kit.revoke(logout.creds, revoked_before=revoked_before)
+        except MixedSessions:
+            reason = "the refresh token does not belong to the access token's session"
+            refusal = responses.es_error(400, "illegal_argument_exception", reason)
+            return await kit.invalid_request(req, OIDC_LOGOUT, refusal, reason)
+        except StoreError as exc:
+            return await kit.store_failed_logout(req, OIDC_LOGOUT, "manual", exc)
+        done = replace(done, outcome=token_outcome(logout, revoked_before))
+
+        answer: Respond | None = None
+        if kit.mode(OIDC_LOGOUT) == "short_circuit":
+            oidc = kit.config.oidc
+            assert oidc.end_session_url is not None  # required in this mode (config)
+            location = end_session_redirect(
+                oidc.end_session_url,
+                client_id=oidc.client_id,
+                post_logout_redirect_url=oidc.post_logout_redirect_url,
+            )
+            # The OP session ends whatever the gateway knew about the token.
+            answer = json_response(200, {"redirect": location})
+        user = logout.record.username if logout.record is not None else None
+        if not await kit.audit_logout(
+            req, OIDC_LOGOUT, "manual", done, answer.status if answer else None, user=user
+        ):
+            return responses.audit_unavailable()
+        return answer if answer is not None else Forward(route=OIDC_LOGOUT)
