@@ -171,6 +171,26 @@ def test_token_records_indexed_by_access_and_refresh(store, run):
     assert run(store.get_token(FP1, NOW + 200)) is None
 
 
+def test_token_records_keep_the_oidc_identity(store, run):
+    """Issue 14: the OP's issuer, sub and sid survive the round trip, so a refresh
+    (which copies the record) lists the new pair where a back-channel logout looks."""
+    from gateway.store import TokenRecord
+
+    rec = TokenRecord(
+        FP1,
+        FP2,
+        "sess-o",
+        NOW + 100,
+        username="alice",
+        realm="oidc1",
+        oidc_issuer="https://op.example.com",
+        oidc_sub="248289761001",
+        oidc_sid="08a5019c-17e1-4977-8f42-65a12843ea02",
+    )
+    run(store.record_tokens(rec))
+    assert run(store.get_token(FP2, NOW)) == rec
+
+
 def test_logout_request_ids_kept_until_expiry(store, run):
     run(store.record_logout_request("_abc", "sess-a", NOW + 10))
     assert run(store.logout_request("_abc", NOW)) == "sess-a"
