@@ -6,7 +6,12 @@ It plays, in one process and with in-memory state only:
 * the MRS / FusionInsight Manager web app under ``/web/`` (CAS-protected, session
   cookie ``JSESSIONID``) and the CAS server it uses under ``/cas``;
 * an Elasticsearch-style SAML realm under ``/_security/`` plus a tiny index;
-* a demo IdP SingleLogoutService at ``/idp/slo`` (accepts anything).
+* a demo IdP SingleLogoutService at ``/idp/slo`` (accepts anything);
+* an Elasticsearch-style OIDC realm ``oidc1`` (``/_security/oidc/prepare``,
+  ``authenticate``, ``logout``) in front of a demo OP under ``/op`` (its
+  ``authorize`` hands out codes, its ``logout`` ends nothing but says so). A code
+  is ``SUB`` or ``SUB:SID`` (the demo OP's "user database"); an ``id_token`` in
+  the redirect URI (implicit flow) is read without checking its signature.
 
 Every request that arrives is recorded (fingerprints only, never raw
 credentials) so that end-to-end tests can prove a request never reached the
@@ -56,6 +61,8 @@ REFRESH_TOKEN_TTL = 24 * 3600  # Elasticsearch refresh tokens live 24 h
 SESSION_COOKIE = "JSESSIONID"
 TGT_COOKIE = "CASTGC"
 DEMO_USER = "admin"
+OIDC_REALM = "oidc1"
+OIDC_CLIENT_ID = "demo-kibana"
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -271,7 +278,9 @@ class Session:
 class Grant:
     username: str
     realm: str
-    identity: SamlIdentity
+    identity: SamlIdentity | None  # SAML logins
+    claims: dict[str, str] = field(default_factory=dict)  # OIDC logins: iss, sub, sid
+    id_token: str | None = None  # OIDC logins: for the logout's id_token_hint
 
 
 @dataclass
@@ -300,6 +309,7 @@ class DemoState:
     ticket_sessions: dict[str, str] = field(default_factory=dict)  # ST -> JSESSIONID
     access: dict[str, AccessToken] = field(default_factory=dict)
     refresh: dict[str, RefreshToken] = field(default_factory=dict)
+    dead: set[str] = field(default_factory=set)  # invalidated tokens (for the counts)
 
     # CAS / MRS ---------------------------------------------------------------
 
@@ -407,20 +417,47 @@ class DemoState:
             count = 0
             if access and (entry := self.access.pop(access, None)) is not None:
                 count += 1
+                self.dead.add(access)
                 if entry.expires > time.time():
                     grant = entry.grant
                 count += self.refresh.pop(entry.refresh, None) is not None
+                self.dead.add(entry.refresh)
             if refresh and (rentry := self.refresh.pop(refresh, None)) is not None:
                 count += 1
+                self.dead.add(refresh)
                 count += self.access.pop(rentry.access, None) is not None
+                self.dead.add(rentry.access)
             return grant, count
+
+    def was_invalidated(self, token: str) -> bool:
+        with self.lock:
+            return token in self.dead
+
+    def invalidate_user(self, realm: str | None, username: str | None) -> int:
+        """The invalidate-token API by realm_name and/or username: every live token."""
+
+        def matches(grant: Grant) -> bool:
+            return (realm is None or grant.realm == realm) and (
+                username is None or grant.username == username
+            )
+
+        with self.lock:
+            dead = [k for k, v in self.access.items() if matches(v.grant)]
+            dead_refresh = [k for k, v in self.refresh.items() if matches(v.grant)]
+            for key in dead:
+                del self.access[key]
+            for key in dead_refresh:
+                del self.refresh[key]
+            self.dead.update(dead, dead_refresh)
+            return len(dead) + len(dead_refresh)
 
     def invalidate_identity(self, realm: str | None, identity: SamlIdentity) -> int:
         """IdP-initiated logout: every token of that NameID (and SessionIndex)."""
 
         def matches(grant: Grant) -> bool:
             return (
-                grant.identity.name_id == identity.name_id
+                grant.identity is not None
+                and grant.identity.name_id == identity.name_id
                 and (realm is None or grant.realm == realm)
                 and (
                     identity.session_index is None
@@ -598,6 +635,11 @@ class DemoApp:
         # demo IdP: SingleLogoutService endpoint (no checks; a real IdP verifies)
         if path == "/idp/slo" and get:
             return html_reply(200, "Demo IdP: logout processed")
+        # demo OP (OpenID Connect): authorization and end-session endpoints
+        if path == "/op/authorize" and get:
+            return self.op_authorize(req)
+        if path == "/op/logout" and get:
+            return html_reply(200, "Demo OP: logout processed")
         return json_reply(404, {"error": "not_found"})
 
     # CAS ---------------------------------------------------------------------
@@ -714,7 +756,7 @@ class DemoApp:
             grant = self.bearer_grant(req)
             if isinstance(grant, Reply):
                 return grant
-            realm = {"name": grant.realm, "type": "saml"}
+            realm = {"name": grant.realm, "type": "saml" if grant.identity else "oidc"}
             return json_reply(
                 200,
                 {
@@ -722,7 +764,9 @@ class DemoApp:
                     "roles": [],
                     "full_name": None,
                     "email": None,
-                    "metadata": {
+                    "metadata": oidc_metadata(grant)
+                    if grant.identity is None
+                    else {
                         "saml_nameid": grant.identity.name_id,
                         "saml_sessionindex": grant.identity.session_index,
                     },
@@ -735,6 +779,9 @@ class DemoApp:
         if method != "POST" and not (path == "/_security/oauth2/token" and method == "DELETE"):
             return json_reply(404, {"error": "not_found"})
         handlers = {
+            "/_security/oidc/prepare": self.oidc_prepare,
+            "/_security/oidc/authenticate": self.oidc_authenticate,
+            "/_security/oidc/logout": self.oidc_logout,
             "/_security/saml/authenticate": self.saml_authenticate,
             "/_security/oauth2/token": self.oauth2_token,
             "/_security/saml/logout": self.saml_logout,
@@ -772,17 +819,8 @@ class DemoApp:
 
     def oauth2_token(self, req: Request) -> Reply:
         body = json_object(req)
-        if req.method == "DELETE":  # the invalidate-token API, by token or refresh_token
-            access, refresh = body.get("token"), body.get("refresh_token")
-            if not isinstance(access, str | None) or not isinstance(refresh, str | None):
-                return es_error(400, "action_request_validation_exception", "bad token")
-            _, count = self.state.invalidate(access, refresh)
-            payload = {
-                "invalidated_tokens": count,
-                "previously_invalidated_tokens": 0,
-                "error_count": 0,
-            }
-            return json_reply(200 if count else 404, payload)
+        if req.method == "DELETE":
+            return self.invalidate_tokens(body)
         if body.get("grant_type") != "refresh_token":
             return json_reply(400, {"error": "unsupported_grant_type"})
         old = body.get("refresh_token")
@@ -811,7 +849,7 @@ class DemoApp:
         if refresh is not None and not isinstance(refresh, str):
             return es_error(400, "action_request_validation_exception", "bad refresh_token")
         grant, _ = self.state.invalidate(token, refresh or None)
-        if grant is None:
+        if grant is None or grant.identity is None:
             return json_reply(200, {"id": None, "redirect": None})
         request_id = "_" + secrets.token_hex(20)
         destination = self.base_url + "/idp/slo"
@@ -848,6 +886,185 @@ class DemoApp:
         if not isinstance(body.get("ids", []), list):
             return es_error(400, "action_request_validation_exception", "ids must be a list")
         return json_reply(200, {})
+
+    # Elasticsearch OIDC realm ------------------------------------------------
+
+    @property
+    def op_url(self) -> str:
+        return self.base_url + "/op"
+
+    def op_authorize(self, req: Request) -> Reply:
+        """The demo OP logs anyone in: ``login_hint`` (or "alice") becomes the code."""
+        redirect_uri = req.arg("redirect_uri")
+        if not redirect_uri or not is_http_url(redirect_uri):
+            return html_reply(400, "Demo OP: invalid redirect_uri")
+        code = req.arg("login_hint") or "alice"
+        location = add_query_param(redirect_uri, "code", code)
+        return redirect(add_query_param(location, "state", req.arg("state") or ""))
+
+    def oidc_prepare(self, req: Request) -> Reply:
+        body = json_object(req)
+        realm = body.get("realm", OIDC_REALM)
+        if realm != OIDC_REALM:
+            return es_error(400, "illegal_argument_exception", f"realm [{realm}] is not oidc")
+        state = body.get("state") or secrets.token_urlsafe(16)
+        nonce = body.get("nonce") or secrets.token_urlsafe(16)
+        params = {
+            "response_type": "code",
+            "scope": "openid",
+            "client_id": OIDC_CLIENT_ID,
+            "redirect_uri": self.base_url + "/kibana/oidc/callback",
+            "state": state,
+            "nonce": nonce,
+        }
+        if isinstance(body.get("login_hint"), str):
+            params["login_hint"] = body["login_hint"]
+        location = f"{self.op_url}/authorize?{urlencode(params)}"
+        return json_reply(
+            200, {"redirect": location, "state": state, "nonce": nonce, "realm": OIDC_REALM}
+        )
+
+    def oidc_authenticate(self, req: Request) -> Reply:
+        """``redirect_uri`` is the URL the OP sent the browser back to: a ``code``
+        (``SUB`` or ``SUB:SID``) or an ``id_token`` in its query or fragment."""
+        body = json_object(req)
+        redirect_uri, state = body.get("redirect_uri"), body.get("state")
+        if not isinstance(redirect_uri, str) or not redirect_uri:
+            return es_error(400, "action_request_validation_exception", "redirect_uri is missing")
+        if not isinstance(state, str) or not state:
+            return es_error(400, "action_request_validation_exception", "state is missing")
+        parts = urlsplit(redirect_uri)
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        params.update(parse_qsl(parts.fragment, keep_blank_values=True))
+        if params.get("state") != state:
+            return es_error(401, "security_exception", "Invalid state parameter")
+        claims = self._oidc_claims(params)
+        if isinstance(claims, Reply):
+            return claims
+        id_token = params.get("id_token") or unsigned_jwt(claims)
+        grant = Grant(claims["sub"], OIDC_REALM, None, claims, id_token)
+        access, refresh = self.state.issue_tokens(grant)
+        realm = {"name": OIDC_REALM, "type": "oidc"}
+        authentication = {
+            "username": grant.username,
+            "roles": [],
+            "full_name": None,
+            "email": None,
+            "metadata": oidc_metadata(grant),
+            "enabled": True,
+            "authentication_realm": realm,
+            "lookup_realm": realm,
+            "authentication_type": "realm",
+        }
+        return json_reply(
+            200,
+            {
+                "username": grant.username,
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_in": ACCESS_TOKEN_TTL,
+                "type": "Bearer",
+                "authentication": authentication,
+            },
+        )
+
+    def _oidc_claims(self, params: dict[str, str]) -> dict[str, str] | Reply:
+        if "id_token" in params:
+            claims = jwt_claims(params["id_token"])
+            if claims is None or not isinstance(claims.get("sub"), str) or not claims["sub"]:
+                return es_error(401, "security_exception", "id_token is not a JWT with a sub")
+            kept = {k: v for k, v in claims.items() if isinstance(v, str) and v}
+            return {"iss": self.op_url, **kept}
+        code = params.get("code")
+        if not code:
+            return es_error(401, "security_exception", "no code or id_token in redirect_uri")
+        sub, _, sid = code.partition(":")
+        if not sub:
+            return es_error(401, "security_exception", "invalid code")
+        return {"iss": self.op_url, "sub": sub, "sid": sid or secrets.token_hex(8)}
+
+    def oidc_logout(self, req: Request) -> Reply:
+        """Elasticsearch reads ``token`` (and ``refresh_token``), invalidates both and
+        answers with the OP's end-session URL carrying the ID token as a hint."""
+        body = json_object(req)
+        unknown = sorted(set(body) - {"token", "refresh_token"})
+        if unknown:
+            return es_error(400, "x_content_parse_exception", f"unknown field [{unknown[0]}]")
+        token, refresh = body.get("token"), body.get("refresh_token")
+        if not isinstance(token, str) or not token:
+            return es_error(400, "action_request_validation_exception", "token is missing")
+        if refresh is not None and not isinstance(refresh, str):
+            return es_error(400, "action_request_validation_exception", "bad refresh_token")
+        grant, _ = self.state.invalidate(token, refresh or None)
+        if grant is None or grant.id_token is None:
+            return es_error(401, "security_exception", "token is not valid")
+        params = {
+            "id_token_hint": grant.id_token,
+            "post_logout_redirect_uri": self.base_url + "/kibana/logged_out",
+            "state": secrets.token_urlsafe(16),
+        }
+        return json_reply(200, {"redirect": f"{self.op_url}/logout?{urlencode(params)}"})
+
+    def invalidate_tokens(self, body: dict[str, Any]) -> Reply:
+        """``DELETE /_security/oauth2/token``: ``token`` | ``refresh_token`` |
+        ``realm_name``/``username``; unknown tokens are a 404 with zero counts."""
+        fields = ("token", "refresh_token", "realm_name", "username")
+        unknown = sorted(set(body) - set(fields))
+        if unknown:
+            return es_error(400, "x_content_parse_exception", f"unknown field [{unknown[0]}]")
+        if any(not isinstance(body.get(k), str | None) for k in fields):
+            return es_error(400, "x_content_parse_exception", "fields must be strings")
+        access, refresh = body.get("token") or None, body.get("refresh_token") or None
+        realm, user = body.get("realm_name") or None, body.get("username") or None
+        if access and refresh:
+            return es_error(
+                400,
+                "illegal_argument_exception",
+                "only one of [token, refresh_token] may be sent per request",
+            )
+        previously = 0
+        if realm or user:
+            if access or refresh:
+                return es_error(400, "action_request_validation_exception", "token and user given")
+            count = self.state.invalidate_user(realm, user)
+        elif access or refresh:
+            given = access or refresh
+            assert given is not None
+            _, count = self.state.invalidate(access, refresh)
+            previously = int(count == 0 and self.state.was_invalidated(given))
+        else:
+            return es_error(400, "action_request_validation_exception", "token is missing")
+        payload = {
+            "invalidated_tokens": count,
+            "previously_invalidated_tokens": previously,
+            "error_count": 0,
+        }
+        return json_reply(200 if count or previously else 404, payload)
+
+
+def oidc_metadata(grant: Grant) -> dict[str, str]:
+    """What the Elasticsearch OIDC realm puts in the user metadata: every claim as
+    ``oidc(<claim>)`` (populate_user_metadata, its default)."""
+    return {f"oidc({k})": v for k, v in grant.claims.items()}
+
+
+def unsigned_jwt(claims: dict[str, str]) -> str:
+    """The demo OP's ID token for a code login (a demo: not signed)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none'})}.{part(claims)}."
+
+
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """A JWT's payload, unverified (the demo checks no signatures)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 # --------------------------------------------------------------------------- server

@@ -389,6 +389,118 @@ def test_saml_invalidate_by_idp_logout_request(client: Client) -> None:
 # --------------------------------------------------------------------------- request log
 
 
+# --------------------------------------------------------------------------- OIDC realm
+
+
+def oidc_login(client: Client, code: str = "alice:sid-1") -> dict[str, Any]:
+    status, prepared = client.json("POST", "/_security/oidc/prepare", {"realm": "oidc1"})
+    assert status == 200 and prepared["realm"] == "oidc1"
+    assert prepared["redirect"].startswith(client.base + "/op/authorize?")
+    state = prepared["state"]
+    callback = f"https://kibana.example/api/security/oidc/callback?code={code}&state={state}"
+    status, login = client.json(
+        "POST",
+        "/_security/oidc/authenticate",
+        {"redirect_uri": callback, "state": state, "nonce": prepared["nonce"]},
+    )
+    assert status == 200, login
+    return login
+
+
+def test_oidc_authenticate_answers_like_an_elasticsearch_oidc_realm(client: Client) -> None:
+    login = oidc_login(client, "alice:sid-1")
+    assert login["username"] == "alice" and login["expires_in"] == 1200
+    auth = login["authentication"]
+    assert auth["authentication_realm"] == {"name": "oidc1", "type": "oidc"}
+    assert auth["metadata"] == {
+        "oidc(iss)": client.base + "/op",
+        "oidc(sub)": "alice",
+        "oidc(sid)": "sid-1",
+    }
+    bearer = {"Authorization": f"Bearer {login['access_token']}"}
+    status, me = client.json("GET", "/_security/_authenticate", **bearer)
+    assert status == 200 and me["metadata"]["oidc(sid)"] == "sid-1"
+    # a code without a session id gets one; the implicit flow's id_token is read too
+    assert oidc_login(client, "bob")["authentication"]["metadata"]["oidc(sid)"]
+    claims = base64.urlsafe_b64encode(json.dumps({"sub": "carol", "sid": "s-9"}).encode())
+    id_token = "eyJhbGciOiJub25lIn0." + claims.decode().rstrip("=") + "."
+    status, login = client.json(
+        "POST",
+        "/_security/oidc/authenticate",
+        {"redirect_uri": f"https://k/cb#id_token={id_token}&state=s1", "state": "s1"},
+    )
+    assert status == 200 and login["authentication"]["metadata"]["oidc(sid)"] == "s-9"
+
+
+def test_oidc_authenticate_refuses_bad_input(client: Client) -> None:
+    for body, status in (
+        ({}, 400),
+        ({"redirect_uri": "https://k/cb?code=a&state=x"}, 400),
+        ({"redirect_uri": "https://k/cb?code=a&state=x", "state": "y"}, 401),
+        ({"redirect_uri": "https://k/cb?state=x", "state": "x"}, 401),
+        ({"redirect_uri": "https://k/cb?id_token=junk&state=x", "state": "x"}, 401),
+    ):
+        assert client.json("POST", "/_security/oidc/authenticate", body)[0] == status
+    status, resp, _ = client.request(
+        "GET", "/op/authorize?redirect_uri=https%3A%2F%2Fk%2Fcb&state=s"
+    )
+    assert status == 302 and resp.getheader("Location") == "https://k/cb?code=alice&state=s"
+
+
+def test_oidc_logout_invalidates_and_redirects_to_the_op(client: Client) -> None:
+    login = oidc_login(client)
+    access, refresh = login["access_token"], login["refresh_token"]
+    status, out = client.json("POST", "/_security/oidc/logout", {"token": access})
+    assert status == 200
+    url = urlsplit(out["redirect"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == client.base + "/op/logout"
+    params = parse_qs(url.query)
+    assert set(params) == {"id_token_hint", "post_logout_redirect_uri", "state"}
+    assert (
+        client.json("GET", "/_security/_authenticate", Authorization=f"Bearer {access}")[0] == 401
+    )
+    grant = {"grant_type": "refresh_token", "refresh_token": refresh}
+    assert client.json("POST", "/_security/oauth2/token", grant)[0] == 400
+    assert client.json("POST", "/_security/oidc/logout", {"token": access})[0] == 401
+    assert client.json("POST", "/_security/oidc/logout", {"access_token": access})[0] == 400
+    assert client.request("GET", "/op/logout?" + url.query)[0] == 200
+
+
+def test_invalidate_token_api(client: Client) -> None:
+    first, second, other = (
+        oidc_login(client),
+        oidc_login(client, "alice:s2"),
+        oidc_login(client, "bob"),
+    )
+    counts = {"invalidated_tokens": 2, "previously_invalidated_tokens": 0, "error_count": 0}
+    assert client.json("DELETE", "/_security/oauth2/token", {"token": first["access_token"]}) == (
+        200,
+        counts,
+    )
+    status, again = client.json(
+        "DELETE", "/_security/oauth2/token", {"refresh_token": first["refresh_token"]}
+    )
+    assert status == 200 and again["previously_invalidated_tokens"] == 1
+    status, unknown = client.json("DELETE", "/_security/oauth2/token", {"token": "never-issued"})
+    assert (status, unknown["invalidated_tokens"]) == (404, 0)
+    status, by_user = client.json("DELETE", "/_security/oauth2/token", {"username": "alice"})
+    assert (status, by_user["invalidated_tokens"]) == (200, 2)
+    bob = {"Authorization": f"Bearer {other['access_token']}"}
+    assert client.json("GET", "/_security/_authenticate", **bob)[0] == 200
+    status, by_realm = client.json("DELETE", "/_security/oauth2/token", {"realm_name": "oidc1"})
+    assert (status, by_realm["invalidated_tokens"]) == (200, 2)
+    assert client.json("GET", "/_security/_authenticate", **bob)[0] == 401
+    assert client.json("DELETE", "/_security/oauth2/token", {"username": "alice"})[0] == 404
+    for bad in (
+        {},
+        {"token": "a", "refresh_token": "b"},
+        {"token": "a", "username": "b"},
+        {"x": 1},
+    ):
+        assert client.json("DELETE", "/_security/oauth2/token", bad)[0] == 400
+    assert second["access_token"] not in json.dumps(client.log())
+
+
 def test_request_log_keeps_fingerprints_never_raw_values(client: Client, log_path: Path) -> None:
     sid = cas_login(client)
     _, login = client.json("POST", "/_security/saml/authenticate", {"content": saml_response()})
