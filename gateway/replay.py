@@ -136,7 +136,7 @@ def describe(r: FlowResult) -> str:
         extra += "]"
     if r.error:
         extra += f"  {r.error}"
-    return f"{r.index:>5}  {r.method:<6} {r.path[:60]:<60} {route:<14} {what} {status}{extra}"
+    return f"{r.index:>5}  {r.method:<6} {r.path[:60]:<60} {route:<16} {what} {status}{extra}"
 
 
 def summary(results: Sequence[FlowResult]) -> str:

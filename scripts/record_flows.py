@@ -8,6 +8,11 @@ like, and the replay tests and `gateway replay` run the gateway over them.
 
 The values inside (session ids, tickets, tokens) are made up by the demo
 upstream on each run; the files are regenerated, never committed.
+
+The `oidc` scenario also plays the OpenID Provider: it signs back-channel logout
+tokens with keys made for the run and writes their public JWKS next to the
+flows (`oidc-jwks.json`), which a replay config names as `oidc.jwks_file` (with
+`oidc.issuer: OIDC_ISSUER`, `oidc.client_id: OIDC_CLIENT_ID`).
 """
 
 from __future__ import annotations
@@ -19,13 +24,18 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import jwt  # noqa: E402
 from children import Child  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -51,8 +61,9 @@ def start(argv: list[str], ready: str) -> Child:
 
 
 class Client:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, op: RecorderOP | None = None) -> None:
         self.port = port
+        self.op = op
 
     def __call__(
         self,
@@ -145,6 +156,112 @@ def saml_scenario(c: Client) -> None:
     )
 
 
+OIDC_ISSUER = "https://op.example.com/realms/demo"
+OIDC_CLIENT_ID = "demo-kibana"
+OIDC_JWKS = "oidc-jwks.json"
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+class RecorderOP:
+    """The OP of the oidc scenario: ID tokens for the demo realm's implicit flow
+    (unsigned: the demo reads them unverified) and signed logout tokens."""
+
+    def __init__(self) -> None:
+        self.keys = {
+            "RS256": ("rec-rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+            "ES256": ("rec-ec", ec.generate_private_key(ec.SECP256R1())),
+        }
+
+    def write_jwks(self, out: Path) -> Path:
+        entries = []
+        for alg, (kid, key) in self.keys.items():
+            to_jwk = RSAAlgorithm.to_jwk if alg == "RS256" else ECAlgorithm.to_jwk
+            entry = json.loads(to_jwk(key.public_key()))
+            entry.update(kid=kid, alg=alg, use="sig")
+            entries.append(entry)
+        path = out / OIDC_JWKS
+        path.write_text(json.dumps({"keys": entries}))
+        return path
+
+    @staticmethod
+    def id_token(sub: str, sid: str) -> str:
+        def part(data: dict) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        claims = {"iss": OIDC_ISSUER, "aud": OIDC_CLIENT_ID, "sub": sub, "sid": sid}
+        return f"{part({'alg': 'none'})}.{part(claims)}."
+
+    def logout_token(self, alg: str, **claims: str) -> str:
+        kid, key = self.keys[alg]
+        now = int(time.time())
+        payload = {
+            "iss": OIDC_ISSUER,
+            "aud": OIDC_CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_hex(16),
+            "events": {BACKCHANNEL_EVENT: {}},
+            **claims,
+        }
+        return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid, "typ": "logout+jwt"})
+
+
+def oidc_scenario(c: Client) -> None:
+    """OIDC logins (implicit flow), oidc/logout, the invalidate-token API, the
+    back-channel logout (sid, replay, sub), reuse of every token."""
+    op = c.op
+    assert op is not None
+
+    def login(sub: str, sid: str) -> dict:
+        callback = f"https://kibana.example/cb#id_token={op.id_token(sub, sid)}&state=st-{sid}"
+        _, tokens = c.json(
+            "/_security/oidc/authenticate", {"redirect_uri": callback, "state": f"st-{sid}"}
+        )
+        return tokens
+
+    def me(tokens: dict) -> None:
+        c("GET", "/_security/_authenticate", {"Authorization": f"Bearer {tokens['access_token']}"})
+
+    def delete(payload: dict) -> None:
+        c(
+            "DELETE",
+            "/_security/oauth2/token",
+            {"Content-Type": "application/json"},
+            json.dumps(payload).encode(),
+        )
+
+    def backchannel(token: str) -> None:
+        form = urlencode({"logout_token": token}).encode()
+        c(
+            "POST",
+            "/-/oidc/backchannel-logout",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            form,
+        )
+
+    alice1, alice2, bob = login("alice", "a-1"), login("alice", "a-2"), login("bob", "b-1")
+    me(alice1)
+    c.json("/_security/oidc/logout", {"token": alice1["access_token"]})  # forwarded
+    me(alice1)
+    c.json(
+        "/_security/oauth2/token",
+        {"grant_type": "refresh_token", "refresh_token": alice1["refresh_token"]},
+    )
+    delete({"token": alice2["access_token"]})  # the token API, forwarded
+    me(alice2)
+    carol1, carol2 = login("carol", "c-1"), login("carol", "c-2")
+    sid_token = op.logout_token("RS256", sid="c-1", sub="carol")
+    backchannel(sid_token)  # that session only
+    me(carol1)
+    me(carol2)
+    backchannel(sid_token)  # replayed: refused
+    backchannel(op.logout_token("ES256", sub="carol"))  # every session of carol
+    me(carol2)
+    delete({"token": "x", "refresh_token": "y"})  # malformed: refused
+    delete({"username": "bob"})  # by user: revoked once the upstream agrees
+    me(bob)
+
+
 def bad_scenario(c: Client) -> None:
     """Bad inputs and path variants."""
     c.json("/_security/saml/logout", b"{not json")
@@ -167,6 +284,7 @@ SCENARIOS: dict[str, Callable[[Client], None]] = {
     "cas": cas_scenario,
     "saml": saml_scenario,
     "bad": bad_scenario,
+    "oidc": oidc_scenario,
 }
 
 
@@ -179,6 +297,8 @@ def record(out: Path, names: list[str]) -> list[Path]:
     assert upstream.match is not None
     url = upstream.match.group(1)
     written = []
+    op = RecorderOP()
+    op.write_jwks(out)
     try:
         for name in names:
             path = out / f"{name}.mitm"
@@ -202,7 +322,7 @@ def record(out: Path, names: list[str]) -> list[Path]:
             )
             assert dump.match is not None
             try:
-                SCENARIOS[name](Client(int(dump.match.group(1))))
+                SCENARIOS[name](Client(int(dump.match.group(1)), op))
             finally:
                 dump.stop()
             written.append(path)

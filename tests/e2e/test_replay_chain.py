@@ -49,7 +49,7 @@ from gateway.saml.keys import generate_sp_keypair
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ("cas", "saml", "bad")
+SCENARIOS = ("cas", "saml", "bad", "oidc")
 SERVICE_URL = "http://127.0.0.1:8080/web/"  # procs.write_config's cas.service_url
 IDP_SLO = "https://idp.example.com/idp/profile/SAML2/Redirect/SLO"
 API = "/web/api/v2/clusters"
@@ -66,6 +66,8 @@ SAML_LOGOUT = "saml_logout"  # gateway: 200 {"id", "redirect"} for a learned tok
 ES_400 = "es_400"  # gateway: Elasticsearch-style 400
 ES_415 = "es_415"  # gateway: Elasticsearch-style 415
 REVOKED = "revoked"  # gateway: 401 credential_revoked
+BACKCHANNEL_OK = "backchannel_ok"  # gateway: 200, empty body (OIDC back-channel logout)
+BACKCHANNEL_400 = "backchannel_400"  # gateway: 400 {"error": "invalid_request", …}
 
 FORWARDED = (UP, FORWARDED_LOGOUT)
 Spec = list[tuple[str, str, str]]
@@ -124,7 +126,39 @@ def bad_spec() -> Spec:
     return spec
 
 
-SPECS: dict[str, Spec] = {"cas": cas_spec(), "saml": SAML_SPEC, "bad": bad_spec()}
+ME = "/_security/_authenticate"
+OIDC_AUTH = "/_security/oidc/authenticate"
+TOKEN_API = "/_security/oauth2/token"
+BACKCHANNEL = "/-/oidc/backchannel-logout"
+OIDC_SPEC: Spec = [
+    ("POST", OIDC_AUTH, UP),  # alice, first session
+    ("POST", OIDC_AUTH, UP),  # alice, second session
+    ("POST", OIDC_AUTH, UP),  # bob
+    ("GET", ME, UP),
+    ("POST", "/_security/oidc/logout", FORWARDED_LOGOUT),  # revoked, then forwarded
+    ("GET", ME, REVOKED),
+    ("POST", TOKEN_API, REVOKED),  # its refresh token
+    ("DELETE", TOKEN_API, FORWARDED_LOGOUT),  # {token}: revoked, then forwarded
+    ("GET", ME, REVOKED),
+    ("POST", OIDC_AUTH, UP),  # carol, two sessions
+    ("POST", OIDC_AUTH, UP),
+    ("POST", BACKCHANNEL, BACKCHANNEL_OK),  # sid of carol's first session
+    ("GET", ME, REVOKED),
+    ("GET", ME, UP),  # her second session
+    ("POST", BACKCHANNEL, BACKCHANNEL_400),  # the same token again
+    ("POST", BACKCHANNEL, BACKCHANNEL_OK),  # sub: every session of carol
+    ("GET", ME, REVOKED),
+    ("DELETE", TOKEN_API, ES_400),  # token and refresh_token
+    ("DELETE", TOKEN_API, FORWARDED_LOGOUT),  # {username}: revoked on the upstream's 200
+    ("GET", ME, REVOKED),
+]
+
+SPECS: dict[str, Spec] = {
+    "cas": cas_spec(),
+    "saml": SAML_SPEC,
+    "bad": bad_spec(),
+    "oidc": OIDC_SPEC,
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -235,6 +269,12 @@ def check(kind: str, where: str, got: http.HTTPFlow, recorded: http.HTTPFlow, ct
         assert to_idp, f"{where}: redirect is not to the configured IdP SLO"
         signed = "&SigAlg=" in redirect and "&Signature=" in redirect
         assert signed, f"{where}: redirect is not signed"
+    elif kind == BACKCHANNEL_OK:
+        assert status == 200 and not resp.content, f"{where}: {status}, expected an empty 200"
+    elif kind == BACKCHANNEL_400:
+        assert status == 400, f"{where}: {status}, expected 400"
+        refused = isinstance(body, dict) and body.get("error") == "invalid_request"
+        assert refused, f"{where}: not an invalid_request answer"
     elif kind in (ES_400, ES_415):
         expected = 400 if kind == ES_400 else 415
         assert status == expected, f"{where}: {status}, expected {expected}"
@@ -316,10 +356,17 @@ def test_client_replay_through_gateway_to_server_replay(tmp_path, recorded):
     try:
         replay_url = f"http://127.0.0.1:{int(server.wait_ready().group(1))}"
         key, cert = generate_sp_keypair(tmp_path / "sp", alg="rsa")
+        recorder = load_recorder()
         config = write_config(
             tmp_path,
             replay_url,
             routes={"saml_logout": {"mode": "short_circuit"}},
+            # the recorder played the OP: its issuer, and the JWKS it wrote by the flows
+            oidc={
+                "issuer": recorder.OIDC_ISSUER,
+                "client_id": recorder.OIDC_CLIENT_ID,
+                "jwks_file": str(recorded["cas"].parent / recorder.OIDC_JWKS),
+            },
             saml={
                 "sp_entity_id": "http://127.0.0.1:8080/",
                 "idp_entity_id": "https://idp.example.com/idp",

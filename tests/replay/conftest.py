@@ -11,10 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "flows"
 RECORDER = ROOT / "scripts" / "record_flows.py"
 SOURCES = (RECORDER, ROOT / "scripts" / "demo_upstream.py", ROOT / "scripts" / "children.py")
-SCENARIOS = ("cas", "saml", "bad")
+SCENARIOS = ("cas", "saml", "bad", "oidc")
+JWKS = FLOWS / "oidc-jwks.json"  # the recorder's OP keys (public), for oidc.jwks_file
 
 
 def _stale() -> bool:
+    if not JWKS.exists():
+        return True
     newest_source = max(p.stat().st_mtime for p in SOURCES)
     for name in SCENARIOS:
         path = FLOWS / f"{name}.mitm"

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from mitmproxy.io import FlowReader
@@ -34,6 +35,8 @@ def raw_credentials(paths) -> set[str]:
                     found.add(value.split(" ", 1)[1])
                 found.update(re.findall(r"ST-[0-9a-f]+-cas", req.path))
                 found.update(re.findall(r"jsessionid=([^;/?&]+)", req.path, re.IGNORECASE))
+                form = parse_qs((req.raw_content or b"").decode("latin-1"))
+                found.update(form.get("logout_token", []))
                 for body in (req.raw_content or b"", flow.response.raw_content or b""):
                     try:
                         data = json.loads(body)
@@ -43,12 +46,15 @@ def raw_credentials(paths) -> set[str]:
                         for key in ("token", "refresh_token", "access_token", "content"):
                             if isinstance(data.get(key), str):
                                 found.add(data[key])
+                        uri = data.get("redirect_uri")
+                        if isinstance(uri, str):  # the OIDC callback: its id_token
+                            found.update(parse_qs(urlsplit(uri).fragment).get("id_token", []))
     return {v for v in found if len(v) >= 8}
 
 
 def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     config = config_for_replay(tmp_path)
-    files = [flows["cas"], flows["saml"], flows["bad"]]
+    files = [flows["cas"], flows["saml"], flows["bad"], flows["oidc"]]
     report = tmp_path / "report.jsonl"
     result = subprocess.run(
         [*BIN, "replay", *map(str, files), "--config", str(config), "--report", str(report)],
@@ -58,7 +64,7 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in report.read_text().splitlines()]
-    expected = EXPECTED["cas"] + EXPECTED["saml"] + EXPECTED["bad"]
+    expected = EXPECTED["cas"] + EXPECTED["saml"] + EXPECTED["bad"] + EXPECTED["oidc"]
     assert [(r["decision"], r["status"]) for r in rows] == expected
     for row in rows:
         assert {"index", "method", "path", "route", "decision", "status", "event"} <= set(row)
@@ -68,8 +74,17 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     refused = [r for r in rows if r["event"] == "revoked_credential_use"]
     assert refused and all((r["decision"], r["status"]) == (R, 401) for r in refused)
     logouts = [r for r in rows if r["event"] == "logout"]
-    assert {r["route"] for r in logouts} == {"cas_logout", "logout_action", "saml_logout"}
-    assert sorted({r["reason"] for r in logouts}) == ["manual", "timeout"]
+    assert {r["route"] for r in logouts} == {
+        "cas_logout",
+        "logout_action",
+        "saml_logout",
+        "oidc_logout",
+        "token_invalidate",
+        "oidc_backchannel",
+    }
+    assert sorted({r["reason"] for r in logouts}) == ["api", "backchannel", "manual", "timeout"]
+    # the refresh grant shares the token API's path: never reported as token_invalidate
+    assert all(r["route"] is None for r in rows if r["method"] == "POST" and "oauth2" in r["path"])
     assert "gateway errors" in result.stdout and "0 gateway errors" in result.stdout
     secrets = raw_credentials(files)
     assert secrets  # the captures do hold credentials…
@@ -110,7 +125,7 @@ def test_gateway_error_in_a_flow_means_nonzero_exit(tmp_path, flows, monkeypatch
     assert "3 gateway errors" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("scenario", ["cas", "saml", "bad"])
+@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "oidc"])
 def test_replay_in_process_matches_the_addon(tmp_path, flows, scenario):
     config = load_config(config_for_replay(tmp_path))
     results = asyncio.run(replay(config, load([flows[scenario]])))

@@ -77,10 +77,40 @@ EXPECTED = {
         (R, 401),
         (R, 401),  # logged out, then the id in the URL: ;jsessionid= and ?JSESSIONID=
     ],
+    "oidc": [
+        (F, 200),
+        (F, 200),
+        (F, 200),
+        (F, 200),  # alice twice, bob; use
+        (F, 200),  # oidc/logout: revoked, then forwarded
+        (R, 401),
+        (R, 401),  # its access and refresh token
+        (F, 200),  # DELETE oauth2/token {token}: revoked, then forwarded
+        (R, 401),
+        (F, 200),
+        (F, 200),  # carol twice
+        (R, 200),  # back-channel logout for carol's first sid
+        (R, 401),  # that session
+        (F, 200),  # her other session still works
+        (R, 400),  # the same logout token again: replay
+        (R, 200),  # back-channel logout for carol's sub
+        (R, 401),  # every session of carol
+        (R, 400),  # DELETE with token and refresh_token
+        (F, 200),  # DELETE {username: bob}: revoked once the upstream said 200
+        (R, 401),
+    ],
 }
+
+# The recorder plays the OP (scripts/record_flows.py).
+OIDC_ISSUER = "https://op.example.com/realms/demo"
+OIDC_CLIENT_ID = "demo-kibana"
+JWKS = Path(__file__).resolve().parents[1] / "flows" / "oidc-jwks.json"
 
 
 def config_for_replay(tmp: Path) -> Path:
+    """Both `gateway replay` (the clock at each flow's time) and the addon (the wall
+    clock) run it: the recorded logout tokens carry the recording's `iat`, and the
+    captures may be days old, so the leeway is wide here."""
     key, cert = generate_sp_keypair(tmp / "sp")
     data = {
         "upstream": "http://127.0.0.1:9",
@@ -97,7 +127,9 @@ def config_for_replay(tmp: Path) -> Path:
             "idp_slo_url": "https://idp.example.com/idp/slo",
             "sp_key_file": str(key),
             "sp_cert_file": str(cert),
+            "clock_skew": "3650d",
         },
+        "oidc": {"issuer": OIDC_ISSUER, "client_id": OIDC_CLIENT_ID, "jwks_file": str(JWKS)},
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -109,7 +141,7 @@ def read(path: Path):
         return list(FlowReader(f).stream())
 
 
-@pytest.mark.parametrize("scenario", ["cas", "saml", "bad"])
+@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "oidc"])
 def test_recorded_flows_through_the_addon(tmp_path, flows, scenario):
     config = config_for_replay(tmp_path)
     recorded = read(flows[scenario])
