@@ -270,6 +270,13 @@ def check_oidc_required(errors: ErrorCollector, routes: RoutesConfig, oidc: OIDC
         if value is None and not errors.at_or_above(path):
             errors.add(path, f"required while {condition}")
 
+    # Judged before any "required" line below is added (they count as errors there).
+    trio = {"issuer": oidc.issuer, "client_id": oidc.client_id, "jwks_file": oidc.jwks_file}
+    # client_id alone also serves the short_circuit redirect: only the two keys that
+    # exist for the back-channel route say an operator meant to set it up.
+    meant = [
+        k for k in ("issuer", "jwks_file") if trio[k] is not None or errors.at_or_above(f"oidc.{k}")
+    ]
     logout = routes.oidc_logout
     if logout is not None and logout.mode == "short_circuit":
         condition = "routes.oidc_logout is in short_circuit mode"
@@ -281,13 +288,11 @@ def check_oidc_required(errors: ErrorCollector, routes: RoutesConfig, oidc: OIDC
     if routes.oidc_backchannel is not None:
         # Active only once all three are set; some but not all is a half-done set-up
         # that would silently leave the back-channel path to the upstream.
-        trio = {"issuer": oidc.issuer, "client_id": oidc.client_id, "jwks_file": oidc.jwks_file}
-        given = [k for k, v in trio.items() if v is not None or errors.at_or_above(f"oidc.{k}")]
-        if given:
+        if meant:
             for key, value in trio.items():
                 require(
                     key,
                     value,
-                    f"oidc.{given[0]} is set and routes.oidc_backchannel is enabled "
+                    f"oidc.{meant[0]} is set and routes.oidc_backchannel is enabled "
                     "(set all of issuer, client_id, jwks_file, or routes.oidc_backchannel: null)",
                 )
