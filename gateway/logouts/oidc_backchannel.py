@@ -24,6 +24,7 @@ from gateway import responses
 from gateway.bodies import body_problem
 from gateway.credentials import Credential
 from gateway.http import NO_STORE, Decision, Forward, Request, Respond, json_response
+from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.oidc.logout_token import InvalidLogoutToken, LogoutToken, LogoutTokenVerifier
@@ -78,7 +79,10 @@ class OidcBackchannel(RouteFamily):
             why = f"logout token refused: {exc}"
             return await kit.invalid_request(req, OIDC_BACKCHANNEL, refusal(400, why), why)
 
+        forward = kit.mode(OIDC_BACKCHANNEL) == "forward"
         try:
+            if forward and (refused := await refuse_revoked_carrier(kit, req, OIDC_BACKCHANNEL)):
+                return refused
             first_use = await kit.store.claim_once(
                 JTI_SCOPE,
                 kit.credentials.fingerprint(JTI_KIND, f"{token.issuer}\0{token.jti}"),
@@ -93,7 +97,6 @@ class OidcBackchannel(RouteFamily):
         except StoreError as exc:
             return await kit.store_failed_logout(req, OIDC_BACKCHANNEL, REASON, exc)
 
-        forward = kit.mode(OIDC_BACKCHANNEL) == "forward"
         answer: Respond | None = None if forward else Respond(200, NO_STORE)
         if not await kit.audit_logout(
             req, OIDC_BACKCHANNEL, REASON, done, None if answer is None else answer.status, user

@@ -13,6 +13,7 @@ from gateway import responses
 from gateway.bodies import body_problem
 from gateway.es_bodies import EsBodyError
 from gateway.http import Decision, Forward, Request, Respond, json_response
+from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
@@ -44,12 +45,18 @@ class OidcLogout(RouteFamily):
             return await kit.invalid_request(req, OIDC_LOGOUT, refusal, exc.reason)
 
         now = kit.clock()
+        forward = kit.mode(OIDC_LOGOUT) == "forward"
         tokens = [(body.token, "token")]
         if body.refresh_token:
             tokens.append((body.refresh_token, "refresh_token"))
         try:
             logout = await named_tokens(kit, tokens, now)
-            revoked_before = await kit.store.revoked([c.fingerprint for c in logout.creds], now)
+            fingerprints = [c.fingerprint for c in logout.creds]
+            if forward and (
+                refused := await refuse_revoked_carrier(kit, req, OIDC_LOGOUT, fingerprints)
+            ):
+                return refused
+            revoked_before = await kit.store.revoked(fingerprints, now)
             done = await kit.revoke(logout.creds, revoked_before=revoked_before)
         except MixedSessions:
             reason = "the refresh token does not belong to the access token's session"
@@ -60,7 +67,7 @@ class OidcLogout(RouteFamily):
         done = replace(done, outcome=token_outcome(logout, revoked_before))
 
         answer: Respond | None = None
-        if kit.mode(OIDC_LOGOUT) == "short_circuit":
+        if not forward:
             oidc = kit.config.oidc
             assert oidc.end_session_url is not None  # required in this mode (config)
             location = end_session_redirect(

@@ -26,6 +26,7 @@ from gateway.bodies import body_problem
 from gateway.credentials import TOKEN, Credential
 from gateway.es_bodies import EsBodyError
 from gateway.http import Decision, Forward, Request, Respond, Response, json_response
+from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.logouts.token_lineage import named_tokens, token_outcome
@@ -67,6 +68,13 @@ class TokenInvalidate(RouteFamily):
             refusal = responses.es_error(exc.status, exc.error_type, exc.reason)
             return await kit.invalid_request(req, TOKEN_INVALIDATE, refusal, exc.reason)
         if body.token is None:
+            # The caller's credentials are the authority for this one: never a revoked one.
+            try:
+                refused = await refuse_revoked_carrier(kit, req, TOKEN_INVALIDATE)
+            except StoreError as exc:
+                return await kit.store_failed_logout(req, TOKEN_INVALIDATE, REASON, exc)
+            if refused is not None:
+                return refused
             # Revoked when the upstream answers (`upstream_answered`), audited then.
             log.info("token_invalidate by user/realm forwarded; revoked once the upstream agrees")
             return Forward(route=TOKEN_INVALIDATE)
@@ -75,16 +83,22 @@ class TokenInvalidate(RouteFamily):
     async def _by_token(self, req: Request, token: str, field: str) -> Decision:
         kit = self.kit
         now = kit.clock()
+        forward = kit.mode(TOKEN_INVALIDATE) == "forward"
         try:
             logout = await named_tokens(kit, [(token, field)], now)
-            revoked_before = await kit.store.revoked([c.fingerprint for c in logout.creds], now)
+            fingerprints = [c.fingerprint for c in logout.creds]
+            if forward and (
+                refused := await refuse_revoked_carrier(kit, req, TOKEN_INVALIDATE, fingerprints)
+            ):
+                return refused
+            revoked_before = await kit.store.revoked(fingerprints, now)
             done = await kit.revoke(logout.creds, revoked_before=revoked_before)
         except StoreError as exc:
             return await kit.store_failed_logout(req, TOKEN_INVALIDATE, REASON, exc)
         outcome = token_outcome(logout, revoked_before)
         done = replace(done, outcome=outcome)
         answer: Respond | None = None
-        if kit.mode(TOKEN_INVALIDATE) == "short_circuit":
+        if not forward:
             tokens = [c.fingerprint for c in logout.creds if c.kind == TOKEN]
             before = sum(fp in revoked_before for fp in tokens)
             if outcome == "unknown_token":

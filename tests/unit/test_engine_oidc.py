@@ -619,3 +619,33 @@ def test_backchannel_is_an_ordinary_path_until_configured(tmp_path, clock):
     decision = run(gw.handle_request(req("POST", BACKCHANNEL, FORM_HEADERS, b"logout_token=x")))
     assert isinstance(decision, Forward) and decision.route is None
     assert set(gw.logouts) >= {"oidc_logout", "token_invalidate"}  # on by default, forward
+
+
+# --------------------------------------------------------------------------- caller credentials
+
+
+def test_a_revoked_caller_credential_never_rides_a_forwarded_logout(gw):
+    """Issue 14: the caller's own Authorization on a forwarded OIDC route is checked
+    like any request's, unless it is the very token being logged out."""
+    login(gw, "acc-admin", "ref-admin", user="admin", sid="s-adm")
+    login(gw, "acc-a1", "ref-a1", sid="s1")
+    _, revoked_admin = delete(gw, {"token": "acc-admin"})
+    assert revoked_admin == Forward(route="token_invalidate")
+    admin = {"Authorization": "Bearer acc-admin", **JSON}
+
+    by_user = req("DELETE", TOKEN_API, admin, b'{"username": "alice"}')
+    answer = run(gw.handle_request(by_user))
+    assert isinstance(answer, Respond) and answer.status == 401
+    assert body(answer) == {"error": "credential_revoked"}
+    assert ("www-authenticate", 'Bearer error="invalid_token"') in answer.headers
+    rec = records(gw)[-1]
+    assert (rec["event"], rec["route"]) == ("revoked_credential_use", "token_invalidate")
+
+    other = req("POST", "/_security/oidc/logout", admin, b'{"token": "acc-a1"}')
+    assert run(gw.handle_request(other)).status == 401
+    assert revoked(gw, "acc-a1") == 0  # refused before anything was revoked
+    # a token logging itself out again is still a logout (idempotent), never 401
+    itself = req("DELETE", TOKEN_API, admin, b'{"token": "acc-admin"}')
+    assert run(gw.handle_request(itself)) == Forward(route="token_invalidate")
+    itself = req("POST", "/_security/oidc/logout", admin, b'{"token": "acc-admin"}')
+    assert run(gw.handle_request(itself)) == Forward(route="oidc_logout")
