@@ -49,6 +49,10 @@ def test_routes_and_their_defaults_are_one_list() -> None:
         "cas_logout": RouteDefaults("/cas/logout"),
         "logout_action": RouteDefaults("/web/v1/logout_action"),
         "saml_logout": RouteDefaults("/_security/saml/logout"),
+        # SPEC §4.1, second round (issue 13): cas_slo has no path.
+        "cas_slo": RouteDefaults(None),
+        "saml_invalidate": RouteDefaults("/_security/saml/invalidate"),
+        "saml_complete": RouteDefaults("/_security/saml/complete_logout"),
     }
 
 
