@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from cryptography import x509
+
 from gateway import query, responses
 from gateway.audit import AuditError, AuditEvent, AuditWriter
 from gateway.config import Config
@@ -59,6 +61,7 @@ class Gateway:
         *,
         signer: Signer | None = None,
         jwt_verifier: JWTVerifier | None = None,
+        idp_certificates: Sequence[x509.Certificate] = (),
     ) -> None:
         self.config = config
         self.store = store
@@ -72,7 +75,9 @@ class Gateway:
         )
         kit = LogoutKit(config, store, audit, self.credentials, clock)
         # Route name → its family (gateway/logouts/), for the enabled routes only.
-        self.logouts: dict[str, RouteFamily] = build_logout_routes(kit, signer=signer)
+        self.logouts: dict[str, RouteFamily] = build_logout_routes(
+            kit, signer=signer, idp_certificates=idp_certificates
+        )
         by_name = config.routes.by_name()
         self.routes = RouteTable.build(
             {
@@ -121,6 +126,11 @@ class Gateway:
             if route is not None:
                 return route
         return None
+
+    def route_of(self, req: Request) -> str | None:
+        """The logout route a request is (path or content), for reports and the
+        live view; None for an ordinary request."""
+        return self._route(normalise_path(req.path), req)
 
     def learns_from(self, raw_path: str) -> bool:
         """Whether an answer on this path can carry a token pair to learn."""

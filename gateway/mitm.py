@@ -304,7 +304,7 @@ class LogoutGateway:
                 decision = await runtime.gateway.handle_request(req)
             apply(flow, decision)
             if not (isinstance(decision, Forward) and decision.route is None):
-                mark(flow, decision, runtime.gateway.routes.match(req.path))
+                mark(flow, decision, runtime.gateway.route_of(req))
         except Exception:
             log.exception("logout gateway: error handling a request; answered 503")
             try:

@@ -21,7 +21,7 @@ from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Forward, RecordedFlow, Respond
-from gateway.keys import load_protocol_keys
+from gateway.keys import load_idp_keys, load_protocol_keys
 from gateway.routes import path_without_params
 from gateway.store.memory import MemoryStore
 
@@ -71,7 +71,16 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
     signer, verifier = load_protocol_keys(config)
     clock = _Clock()
     audit = _CollectingAudit()
-    gw = Gateway(config, store, audit, fingerprint, clock, signer=signer, jwt_verifier=verifier)
+    gw = Gateway(
+        config,
+        store,
+        audit,
+        fingerprint,
+        clock,
+        signer=signer,
+        jwt_verifier=verifier,
+        idp_certificates=load_idp_keys(config),
+    )
     results: list[FlowResult] = []
     try:
         for index, (name, flow) in enumerate(flows, start=1):
@@ -83,7 +92,7 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
                 file=name,
                 method=req.method,
                 path=path_without_params(req.path),
-                route=gw.routes.match(req.path),
+                route=gw.route_of(req),  # by path, or by content (cas_slo)
                 decision="forward",
                 status=None,
                 event=None,

@@ -17,7 +17,7 @@ from gateway.audit.flood import FloodLimitedAudit
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
-from gateway.keys import load_protocol_keys
+from gateway.keys import load_idp_keys, load_protocol_keys
 from gateway.store import Store, StoreError, make_store
 from gateway.tls import server_cert_problems
 
@@ -132,10 +132,19 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
         undo.callback(audit.close)
         try:
             signer, verifier = load_protocol_keys(config)
+            idp_certificates = load_idp_keys(config)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         flood = FloodLimitedAudit(audit, config.audit.flood.per_client_per_minute)
-        gateway = Gateway(config, store, flood, fingerprint, signer=signer, jwt_verifier=verifier)
+        gateway = Gateway(
+            config,
+            store,
+            flood,
+            fingerprint,
+            signer=signer,
+            jwt_verifier=verifier,
+            idp_certificates=idp_certificates,
+        )
         runtime = Runtime(config, gateway, store, audit, flood)
         if background:
             runtime._tasks.append(asyncio.create_task(_purge_forever(store)))

@@ -12,17 +12,37 @@ module here plus one line in `build_logout_routes`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from cryptography import x509
+
 from gateway.logouts.cas import CasLogouts
+from gateway.logouts.cas_slo import CasSingleLogout
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit, LogoutResult
 from gateway.logouts.saml import SamlLogout
+from gateway.logouts.saml_complete import SamlComplete
+from gateway.logouts.saml_invalidate import SamlInvalidate
 from gateway.saml.redirect_binding import Signer
 
 __all__ = ["LogoutKit", "LogoutResult", "RouteFamily", "build_logout_routes"]
 
 
-def build_logout_routes(kit: LogoutKit, *, signer: Signer | None) -> dict[str, RouteFamily]:
+def build_logout_routes(
+    kit: LogoutKit,
+    *,
+    signer: Signer | None,
+    idp_certificates: Sequence[x509.Certificate] = (),
+) -> dict[str, RouteFamily]:
     """Route name → the family that handles it, for every route the config enables."""
     families: list[RouteFamily] = [CasLogouts(kit), SamlLogout(kit, signer)]
+    routes = kit.config.routes
+    # Built only when enabled: they check at construction what they need.
+    if routes.cas_slo is not None:
+        families.append(CasSingleLogout(kit))
+    if routes.saml_invalidate is not None:
+        families.append(SamlInvalidate(kit, signer, idp_certificates))
+    if routes.saml_complete is not None:
+        families.append(SamlComplete(kit, idp_certificates))
     enabled = {name for name, rc in kit.config.routes.by_name().items() if rc is not None}
     return {name: family for family in families for name in family.routes if name in enabled}
