@@ -71,7 +71,10 @@ def verify_enveloped(xml: bytes, certificates: Sequence[x509.Certificate]) -> by
         try:
             result = XMLVerifier().verify(xml, x509_cert=cert, expect_config=_AT_ROOT)
         except Exception as exc:  # signxml/lxml raise many types; any failure is a refusal
-            error = SignatureError(f"XML signature does not verify ({type(exc).__name__})")
+            # signxml's messages name the check, never key material ("Signature
+            # method RSA_SHA1 forbidden by configuration", "Digest mismatch …").
+            why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            error = SignatureError(f"XML signature does not verify ({why})")
             continue
         if isinstance(result, list):  # expect_references=1 returns one result
             raise SignatureError("more than one signature reference")
