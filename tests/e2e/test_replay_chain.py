@@ -49,7 +49,7 @@ from gateway.saml.keys import generate_sp_keypair
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ("cas", "saml", "bad")
+SCENARIOS = ("cas", "saml", "bad", "slo")
 SERVICE_URL = "http://127.0.0.1:8080/web/"  # procs.write_config's cas.service_url
 IDP_SLO = "https://idp.example.com/idp/profile/SAML2/Redirect/SLO"
 API = "/web/api/v2/clusters"
@@ -66,6 +66,8 @@ SAML_LOGOUT = "saml_logout"  # gateway: 200 {"id", "redirect"} for a learned tok
 ES_400 = "es_400"  # gateway: Elasticsearch-style 400
 ES_415 = "es_415"  # gateway: Elasticsearch-style 415
 REVOKED = "revoked"  # gateway: 401 credential_revoked
+CAS_SLO = "cas_slo"  # gateway: 200, empty body (the CAS server's back-channel POST)
+CAS_SLO_JSONP = "cas_slo_jsonp"  # gateway: 200 callback(true) (front channel)
 
 FORWARDED = (UP, FORWARDED_LOGOUT)
 Spec = list[tuple[str, str, str]]
@@ -124,7 +126,24 @@ def bad_spec() -> Spec:
     return spec
 
 
-SPECS: dict[str, Spec] = {"cas": cas_spec(), "saml": SAML_SPEC, "bad": bad_spec()}
+SLO_SPEC: Spec = [
+    ("GET", LOGIN, UP),
+    ("GET", API, UP),
+    ("POST", "/web/", CAS_SLO),  # back-channel logoutRequest for the ticket
+    ("GET", API, REVOKED),
+    ("POST", "/web/", CAS_SLO),  # for a ticket nobody learned
+    ("GET", LOGIN, UP),
+    ("GET", API, UP),
+    ("GET", "/web/?callback=", CAS_SLO_JSONP),  # front channel
+    ("GET", API, REVOKED),
+]
+
+SPECS: dict[str, Spec] = {
+    "cas": cas_spec(),
+    "saml": SAML_SPEC,
+    "bad": bad_spec(),
+    "slo": SLO_SPEC,
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -235,6 +254,12 @@ def check(kind: str, where: str, got: http.HTTPFlow, recorded: http.HTTPFlow, ct
         assert to_idp, f"{where}: redirect is not to the configured IdP SLO"
         signed = "&SigAlg=" in redirect and "&Signature=" in redirect
         assert signed, f"{where}: redirect is not signed"
+    elif kind == CAS_SLO:
+        assert (status, resp.content) == (200, b""), f"{where}: {status}, expected 200 and no body"
+    elif kind == CAS_SLO_JSONP:
+        assert status == 200 and resp.content == b"jQuery1_2(true)", f"{where}: {status}"
+        jsonp = resp.headers.get("content-type", "").startswith("application/javascript")
+        assert jsonp, f"{where}: not application/javascript"
     elif kind in (ES_400, ES_415):
         expected = 400 if kind == ES_400 else 415
         assert status == expected, f"{where}: {status}, expected {expected}"
@@ -329,6 +354,8 @@ def test_client_replay_through_gateway_to_server_replay(tmp_path, recorded):
                 "sp_key_file": str(key),
                 "sp_cert_file": str(cert),
             },
+            # client replay sends from 127.0.0.1, where the CAS server posted from
+            cas={"slo": {"allowed_sources": ["127.0.0.1/32"], "front_channel": True}},
         )
         with running_gateway(config) as gw:
             client_args = [

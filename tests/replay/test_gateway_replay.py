@@ -33,6 +33,9 @@ def raw_credentials(paths) -> set[str]:
                 for value in req.headers.get_all("authorization"):
                     found.add(value.split(" ", 1)[1])
                 found.update(re.findall(r"ST-[0-9a-f]+-cas", req.path))
+                found.update(
+                    re.findall(r"ST-[0-9a-f]+-cas", (req.raw_content or b"").decode("latin-1"))
+                )
                 found.update(re.findall(r"jsessionid=([^;/?&]+)", req.path, re.IGNORECASE))
                 for body in (req.raw_content or b"", flow.response.raw_content or b""):
                     try:
@@ -48,7 +51,7 @@ def raw_credentials(paths) -> set[str]:
 
 def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     config = config_for_replay(tmp_path)
-    files = [flows["cas"], flows["saml"], flows["bad"]]
+    files = [flows["cas"], flows["saml"], flows["bad"], flows["slo"]]
     report = tmp_path / "report.jsonl"
     result = subprocess.run(
         [*BIN, "replay", *map(str, files), "--config", str(config), "--report", str(report)],
@@ -58,7 +61,7 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in report.read_text().splitlines()]
-    expected = EXPECTED["cas"] + EXPECTED["saml"] + EXPECTED["bad"]
+    expected = EXPECTED["cas"] + EXPECTED["saml"] + EXPECTED["bad"] + EXPECTED["slo"]
     assert [(r["decision"], r["status"]) for r in rows] == expected
     for row in rows:
         assert {"index", "method", "path", "route", "decision", "status", "event"} <= set(row)
@@ -68,8 +71,27 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     refused = [r for r in rows if r["event"] == "revoked_credential_use"]
     assert refused and all((r["decision"], r["status"]) == (R, 401) for r in refused)
     logouts = [r for r in rows if r["event"] == "logout"]
-    assert {r["route"] for r in logouts} == {"cas_logout", "logout_action", "saml_logout"}
-    assert sorted({r["reason"] for r in logouts}) == ["manual", "timeout"]
+    assert {r["route"] for r in logouts} == {
+        "cas_logout",
+        "logout_action",
+        "saml_logout",
+        "cas_slo",
+    }
+    assert sorted({r["reason"] for r in logouts}) == [
+        "backchannel",
+        "frontchannel",
+        "manual",
+        "timeout",
+    ]
+    # issue 13: a recorded CAS single logout is named as the route it is
+    slo = [r for r in rows if r["file"] == "slo.mitm" and r["decision"] == R and r["status"] == 200]
+    assert [(r["method"], r["path"], r["route"]) for r in slo] == [
+        ("POST", "/web/", "cas_slo"),
+        ("POST", "/web/", "cas_slo"),
+        ("GET", "/web/", "cas_slo"),
+    ]
+    assert [r["outcome"] for r in slo] == ["success", "unknown_ticket", "success"]
+    assert "cas_slo" in result.stdout  # the printed table names it too
     assert "gateway errors" in result.stdout and "0 gateway errors" in result.stdout
     secrets = raw_credentials(files)
     assert secrets  # the captures do hold credentials…
@@ -110,7 +132,7 @@ def test_gateway_error_in_a_flow_means_nonzero_exit(tmp_path, flows, monkeypatch
     assert "3 gateway errors" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("scenario", ["cas", "saml", "bad"])
+@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "slo"])
 def test_replay_in_process_matches_the_addon(tmp_path, flows, scenario):
     config = load_config(config_for_replay(tmp_path))
     results = asyncio.run(replay(config, load([flows[scenario]])))
