@@ -201,3 +201,71 @@ def test_cas_slo_section_errors(tmp_path: Path) -> None:
     assert (
         one_error(minimal(cas={"slo": []}), tmp_path) == "cas.slo: must be a mapping (got a list)"
     )
+
+
+# --------------------------------------------------------------------------- keys at start-up
+
+
+def test_idp_certificate_problems_are_reported_by_gateway_check(tmp_path: Path) -> None:
+    from gateway.checks import deep_check
+    from gateway.keys import load_idp_keys
+    from gateway.saml.keys import generate_sp_keypair
+
+    data = idp_ready(tmp_path)  # idp.crt holds "x": not a certificate
+    config = ok(data, tmp_path)
+    with pytest.raises(ValueError, match=r"^saml\.idp_cert_file: .*not a PEM certificate"):
+        load_idp_keys(config)
+    assert any(p.startswith("saml.idp_cert_file: ") for p in deep_check(config))
+
+    # several certificates (a key rollover) are all loaded; a key file is refused
+    old_key, old_cert = generate_sp_keypair(tmp_path / "old", alg="ec")
+    _, new_cert = generate_sp_keypair(tmp_path / "new", alg="ec")
+    both = tmp_path / "both.crt"
+    both.write_bytes(old_cert.read_bytes() + new_cert.read_bytes())
+    config = ok(merge(data, {"saml": {"idp_cert_file": str(both)}}), tmp_path)
+    assert len(load_idp_keys(config)) == 2
+    config = ok(merge(data, {"saml": {"idp_cert_file": str(old_key)}}), tmp_path)
+    with pytest.raises(ValueError, match="not a PEM certificate"):
+        load_idp_keys(config)
+
+
+def test_idp_keys_are_not_loaded_while_no_route_needs_them(tmp_path: Path) -> None:
+    from gateway.keys import load_idp_keys
+
+    data = idp_ready(tmp_path, routes={"saml_invalidate": None, "saml_complete": None})
+    assert load_idp_keys(ok(data, tmp_path)) == ()
+
+
+def test_weak_idp_keys_are_refused(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    from gateway.saml.idp_keys import load_idp_certificates
+
+    def cert_for(key: Any) -> Path:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak")])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        path = tmp_path / f"{id(key)}.crt"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    with pytest.raises(ValueError, match="RSA key of 1024 bits refused"):
+        load_idp_certificates(
+            cert_for(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+        )
+    with pytest.raises(ValueError, match="only RSA and EC P-256"):
+        load_idp_certificates(cert_for(ec.generate_private_key(ec.SECP384R1())))
