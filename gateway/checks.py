@@ -70,7 +70,7 @@ def deep_check(config: Config) -> list[str]:
         problems.append(f"store.redis_url: {why}")
     if (why := _writable_dir_for(config.audit.path)) is not None:
         problems.append(f"audit.path: {why}")
-    from gateway.keys import load_protocol_keys
+    from gateway.keys import load_idp_keys, load_protocol_keys
     from gateway.tls import server_cert_problems
 
     problems += server_cert_problems(config)
@@ -83,6 +83,10 @@ def deep_check(config: Config) -> list[str]:
 
     try:
         load_logout_token_verifier(config)
+    except ValueError as exc:
+        problems.append(str(exc))
+    try:
+        load_idp_keys(config)
     except ValueError as exc:
         problems.append(str(exc))
     return problems

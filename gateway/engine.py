@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from cryptography import x509
+
 from gateway import query, responses
 from gateway.audit import AuditError, AuditEvent, AuditWriter
 from gateway.config import Config
@@ -64,6 +66,7 @@ class Gateway:
         signer: Signer | None = None,
         jwt_verifier: JWTVerifier | None = None,
         logout_token_verifier: LogoutTokenVerifier | None = None,
+        idp_certificates: Sequence[x509.Certificate] = (),
     ) -> None:
         self.config = config
         self.store = store
@@ -78,7 +81,10 @@ class Gateway:
         kit = LogoutKit(config, store, audit, self.credentials, clock)
         # Route name → its family (gateway/logouts/), for the enabled routes only.
         self.logouts: dict[str, RouteFamily] = build_logout_routes(
-            kit, signer=signer, logout_token_verifier=logout_token_verifier
+            kit,
+            signer=signer,
+            logout_token_verifier=logout_token_verifier,
+            idp_certificates=idp_certificates,
         )
         by_name = config.routes.by_name()
         self.routes = RouteTable.build(

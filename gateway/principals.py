@@ -99,3 +99,28 @@ def oidc_lookup_keys(
         elif sub:
             keys.append(oidc_sub_key(fingerprint, iss, sub))
     return keys
+
+
+def saml_name_id_key(fingerprint: Fingerprinter, name_id: str) -> str:
+    """Every token learned for this SAML NameID (value; one IdP is configured, and
+    revoking a little more is the safe side of a logout), for an IdP-initiated
+    logout that names no SessionIndex (SPEC §10.2)."""
+    return _key(fingerprint, "saml_name_id", name_id)
+
+
+def saml_session_key(fingerprint: Fingerprinter, name_id: str, session_index: str) -> str:
+    """Every token learned for one SAML session (NameID + SessionIndex): an
+    IdP-initiated logout naming a SessionIndex ends only that session."""
+    return _key(fingerprint, "saml_session", name_id, session_index)
+
+
+def saml_keys(
+    fingerprint: Fingerprinter, name_id: str | None, session_index: str | None
+) -> list[str]:
+    """The keys a token learned from a SAML login is listed under."""
+    if not name_id:
+        return []
+    keys = [saml_name_id_key(fingerprint, name_id)]
+    if session_index:
+        keys.append(saml_session_key(fingerprint, name_id, session_index))
+    return keys

@@ -21,7 +21,7 @@ from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Forward, RecordedFlow, Respond
-from gateway.keys import load_protocol_keys
+from gateway.keys import load_idp_keys, load_protocol_keys
 from gateway.oidc.keys import load_logout_token_verifier
 from gateway.routes import path_without_params
 from gateway.store.memory import MemoryStore
@@ -82,6 +82,7 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
         signer=signer,
         jwt_verifier=verifier,
         logout_token_verifier=logout_tokens,
+        idp_certificates=load_idp_keys(config),
     )
     results: list[FlowResult] = []
     try:
@@ -94,7 +95,7 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
                 file=name,
                 method=req.method,
                 path=path_without_params(req.path),
-                route=gw.route_of(req),
+                route=gw.route_of(req),  # by path, or by content (cas_slo)
                 decision="forward",
                 status=None,
                 event=None,

@@ -16,6 +16,10 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 CAS_LOGOUT = "cas_logout"
 LOGOUT_ACTION = "logout_action"
 SAML_LOGOUT = "saml_logout"
+# Logouts started at the centre (SPEC §10.1-§10.3).
+CAS_SLO = "cas_slo"
+SAML_INVALIDATE = "saml_invalidate"
+SAML_COMPLETE = "saml_complete"
 
 
 def _decode_unreserved(match: re.Match[str]) -> str:

@@ -17,7 +17,7 @@ from gateway.audit.flood import FloodLimitedAudit
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
-from gateway.keys import load_protocol_keys
+from gateway.keys import load_idp_keys, load_protocol_keys
 from gateway.oidc.keys import load_logout_token_verifier
 from gateway.store import Store, StoreError, make_store
 from gateway.tls import server_cert_problems
@@ -134,6 +134,7 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
         try:
             signer, verifier = load_protocol_keys(config)
             logout_tokens = load_logout_token_verifier(config)
+            idp_certificates = load_idp_keys(config)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         flood = FloodLimitedAudit(audit, config.audit.flood.per_client_per_minute)
@@ -145,6 +146,7 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
             signer=signer,
             jwt_verifier=verifier,
             logout_token_verifier=logout_tokens,
+            idp_certificates=idp_certificates,
         )
         runtime = Runtime(config, gateway, store, audit, flood)
         if background:

@@ -25,7 +25,7 @@ from gateway.credentials import TOKEN, Credential, CredentialReader, Fingerprint
 from gateway.es_bodies import TokenPair, refresh_tokens, saml_content, token_pair
 from gateway.http import FORWARD, Decision, Forward, Request, Response
 from gateway.oidc.learn import oidc_login
-from gateway.principals import oidc_keys, principal_keys
+from gateway.principals import oidc_keys, principal_keys, saml_keys
 from gateway.saml.learn import SAMLIdentity, SAMLParseError, parse_saml_response
 from gateway.store import IndexEntry, Store, StoreError, TokenRecord
 
@@ -202,9 +202,11 @@ class TokenLearning:
             keys += oidc_keys(
                 self.fingerprint, record.oidc_issuer, record.oidc_sub, record.oidc_sid
             )
+            # And the SAML NameID/SessionIndex, for IdP-initiated logout (SPEC §10.2).
+            keys += saml_keys(self.fingerprint, record.name_id, record.session_index)
             if keys:
-                # So a logout naming the user or realm (token API, admin) finds
-                # this pair on any replica.
+                # So a logout naming the user, realm or SAML session (token API,
+                # admin, IdP) finds this pair on any replica.
                 entries = [
                     IndexEntry(fp, TOKEN, record.expires_at)
                     for fp in (record.access_fp, record.refresh_fp)

@@ -25,6 +25,7 @@ import os
 import secrets
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -80,8 +81,9 @@ class Client:
         finally:
             conn.close()
 
-    def login(self) -> str:
-        status, headers, _ = self("GET", f"/web/?ticket=ST-{secrets.token_hex(8)}-cas")
+    def login(self, ticket: str | None = None) -> str:
+        ticket = ticket or f"ST-{secrets.token_hex(8)}-cas"
+        status, headers, _ = self("GET", f"/web/?ticket={ticket}")
         for value in headers.get_all("Set-Cookie") or []:
             name, _, rest = value.partition("=")
             if name == "JSESSIONID" and rest.split(";")[0]:
@@ -280,11 +282,45 @@ def bad_scenario(c: Client) -> None:
     c("GET", f"/web/api/v2/clusters?JSESSIONID={sid}")
 
 
+CAS_LOGOUT_REQUEST = (
+    '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"'
+    ' xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="LR-{n}" Version="2.0"'
+    ' IssueInstant="2026-11-22T00:00:00Z"><saml:NameID>@NOT_USED@</saml:NameID>'
+    "<samlp:SessionIndex>{ticket}</samlp:SessionIndex></samlp:LogoutRequest>"
+)
+
+
+def slo_scenario(c: Client) -> None:
+    """CAS single logout: the CAS server's back-channel POST to the service URL
+    for a known ticket (then reuse) and an unknown one; a browser's
+    front-channel JSONP logout (then reuse)."""
+    api = "/web/api/v2/clusters"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    ticket = f"ST-{secrets.token_hex(8)}-cas"
+    cookie = {"Cookie": f"JSESSIONID={c.login(ticket)}"}
+    c("GET", api, cookie)
+    for n, named in enumerate((ticket, f"ST-{secrets.token_hex(8)}-cas")):
+        message = CAS_LOGOUT_REQUEST.format(n=n, ticket=named)
+        c("POST", "/web/", form, urlencode({"logoutRequest": message}).encode())
+        if n == 0:
+            c("GET", api, cookie)  # reuse after the CAS server ended the session
+    ticket = f"ST-{secrets.token_hex(8)}-cas"
+    cookie = {"Cookie": f"JSESSIONID={c.login(ticket)}"}
+    c("GET", api, cookie)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    xml = CAS_LOGOUT_REQUEST.format(n=2, ticket=ticket).encode()
+    value = base64.b64encode(deflater.compress(xml) + deflater.flush()).decode()
+    query = urlencode({"callback": "jQuery1_2", "logoutRequest": value, "_": "1700000000000"})
+    c("GET", f"/web/?{query}", cookie)
+    c("GET", api, cookie)
+
+
 SCENARIOS: dict[str, Callable[[Client], None]] = {
     "cas": cas_scenario,
     "saml": saml_scenario,
     "bad": bad_scenario,
     "oidc": oidc_scenario,
+    "slo": slo_scenario,
 }
 
 

@@ -12,7 +12,7 @@ from gateway.config import Config, parse_config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.http import Request
-from gateway.keys import load_protocol_keys
+from gateway.keys import load_idp_keys, load_protocol_keys
 from gateway.oidc.keys import load_logout_token_verifier
 from gateway.store import Store
 from gateway.store.memory import MemoryStore
@@ -65,6 +65,7 @@ def make_gateway(
         signer=signer,
         jwt_verifier=verifier,
         logout_token_verifier=load_logout_token_verifier(config),
+        idp_certificates=load_idp_keys(config),
     )
 
 

@@ -27,6 +27,10 @@ def credential_free(ev: AuditEvent) -> bool:
     """Records anyone can cause without holding a credential."""
     if ev.event == "invalid_request":
         return True
+    if ev.event == "logout" and ev.outcome == "unknown_ticket":
+        # A CAS single logout naming a ticket nobody learned revokes nothing, and
+        # a front-channel one can come from anyone (SPEC §10.1).
+        return True
     return ev.event == "logout" and not ev.credentials and ev.outcome == "no_session"
 
 

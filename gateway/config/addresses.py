@@ -17,6 +17,7 @@ __all__ = [
     "as_base_url",
     "as_host_entry",
     "as_route_path",
+    "as_source_network",
     "as_upstream",
     "as_url",
     "parse_listen",
@@ -176,3 +177,27 @@ def as_route_path(value: object) -> str:
         raise ValueError(f"must be printable ASCII without spaces or backslashes (got {value!r})")
     # Normalised like request paths: duplicate slashes collapsed, trailing slash ignored.
     return re.sub(r"/{2,}", "/", value).rstrip("/") or "/"
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def as_source_network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR a peer may post from (`cas.slo.allowed_sources`): `10.0.0.0/24`,
+    `2001:db8::/64`, or a bare address (/32, /128)."""
+    if not isinstance(value, str):
+        raise ValueError(f'must be a CIDR string such as "10.0.0.0/24" (got {describe(value)})')
+    text = value.strip()
+    if "%" in text:
+        raise ValueError(f"zone ids are not supported (got {value!r})")
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        try:
+            # Host bits set (10.0.0.5/24): say what was probably meant instead of guessing.
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"invalid CIDR {value!r}: {exc}") from None
+        raise ValueError(
+            f"{value!r} has host bits set (did you mean {str(loose)!r} or a bare address?)"
+        ) from None

@@ -12,6 +12,7 @@ from gateway.config.addresses import parse_listen
 from gateway.config.errors import ConfigError, ErrorCollector
 from gateway.config.model import (
     LISTEN_MODES,
+    ROUTE_DEFAULTS,
     AuditConfig,
     CASConfig,
     Config,
@@ -44,6 +45,7 @@ from gateway.config.sections import (
     read_upstream,
     read_upstream_tls,
 )
+from gateway.config.slo_activation import activate_slo_routes
 from gateway.config.values import describe, one_of
 from gateway.config.yaml_source import duplicate_keys, yaml_error
 
@@ -81,13 +83,16 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
     audit = read_audit(top.section("audit", AuditConfig), state_dir)
     sessions = read_sessions(top.section("sessions", SessionsConfig))
     tokens = read_tokens(top.section("tokens", TokensConfig))
-    routes = read_routes(top.section("routes", RoutesConfig, null_hint=_ROUTES_NULL_HINT))
+    routes_section = top.section("routes", RoutesConfig, null_hint=_ROUTES_NULL_HINT)
+    routes = read_routes(routes_section)
     cas = read_cas(top.section("cas", CASConfig))
     saml = read_saml(top.section("saml", SAMLConfig))
     limits = read_limits(top.section("limits", LimitsConfig))
     oidc = read_oidc(top.section("oidc", OIDCConfig))
     check_required(errors, routes, cas, saml)
     check_oidc_required(errors, routes, oidc)
+    explicit = [name for name in ROUTE_DEFAULTS if routes_section.has(name)]
+    routes = activate_slo_routes(errors, routes, explicit, cas, saml)
 
     if errors.lines:
         raise ConfigError(errors.lines)

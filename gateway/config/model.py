@@ -9,6 +9,7 @@ Literal, so the type and the validator cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -23,6 +24,7 @@ __all__ = [
     "AuditConfig",
     "AuditFloodConfig",
     "CASConfig",
+    "CASSLOConfig",
     "Config",
     "JWTConfig",
     "LimitsConfig",
@@ -36,6 +38,7 @@ __all__ = [
     "SAMLConfig",
     "SessionsConfig",
     "SigAlg",
+    "SourceNetwork",
     "StoreBackend",
     "StoreConfig",
     "TLSConfig",
@@ -118,7 +121,7 @@ class TokensConfig:
 
 @dataclass(frozen=True)
 class RouteConfig:
-    path: str
+    path: str | None  # None: a route found by content on any path (cas_slo, SPEC §10.1)
     mode: RouteMode
 
 
@@ -126,14 +129,14 @@ class RouteConfig:
 class RouteDefaults:
     """What a route is when the config does not say (SPEC §4 `routes`)."""
 
-    path: str
+    path: str | None  # None: the route has no path, and the config may not give it one
     mode: RouteMode = "short_circuit"
 
 
 _ROUTE_DEFAULTS = "route_defaults"  # the RoutesConfig field metadata key
 
 
-def _route(path: str, mode: RouteMode = "short_circuit") -> dict[str, RouteDefaults]:
+def _route(path: str | None, mode: RouteMode = "short_circuit") -> dict[str, RouteDefaults]:
     return {_ROUTE_DEFAULTS: RouteDefaults(path, mode)}
 
 
@@ -153,6 +156,12 @@ class RoutesConfig:
         metadata=_route("/_security/oauth2/token", "forward")
     )
     oidc_backchannel: RouteConfig | None = field(metadata=_route("/-/oidc/backchannel-logout"))
+    # Logouts started at the centre (SPEC §10.1-§10.3). cas_slo has no path: it is a form
+    # field on any path. Each is active only while the keys it needs are set
+    # (gateway.config.slo_activation).
+    cas_slo: RouteConfig | None = field(metadata=_route(None))
+    saml_invalidate: RouteConfig | None = field(metadata=_route("/_security/saml/invalidate"))
+    saml_complete: RouteConfig | None = field(metadata=_route("/_security/saml/complete_logout"))
 
     def by_name(self) -> dict[str, RouteConfig | None]:
         """Every route by its YAML name, in declaration order."""
@@ -166,11 +175,23 @@ ROUTE_DEFAULTS: dict[str, RouteDefaults] = {
 }
 
 
+SourceNetwork = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True)
+class CASSLOConfig:
+    # SPEC §10.1: where the CAS server's back-channel POSTs may come from; empty: the
+    # cas_slo route is inactive (such POSTs are ordinary requests).
+    allowed_sources: tuple[SourceNetwork, ...]
+    front_channel: bool  # also GET ?logoutRequest=<deflated base64> from browsers
+
+
 @dataclass(frozen=True)
 class CASConfig:
     server_url: str | None
     service_url: str | None
     allowed_service_hosts: tuple[str, ...]
+    slo: CASSLOConfig = CASSLOConfig((), False)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from gateway.config.addresses import (
     as_base_url,
     as_host_entry,
     as_route_path,
+    as_source_network,
     as_upstream,
     as_url,
 )
@@ -27,6 +28,7 @@ from gateway.config.model import (
     AuditConfig,
     AuditFloodConfig,
     CASConfig,
+    CASSLOConfig,
     JWTConfig,
     LimitsConfig,
     ListenMode,
@@ -180,13 +182,19 @@ def read_routes(r: SectionReader) -> RoutesConfig:
         route = r.section(name, RouteConfig)
         if route.has("path"):
             explicit.add(name)
+        path: str | None = None
+        if defaults.path is not None:
+            path = route.get("path", defaults.path, as_route_path)
+        elif route.has("path"):
+            # cas_slo is a form field on any path (SPEC §10.1); a path would only mislead.
+            route.error("path", "not allowed: this route is matched by content on any path")
         routes[name] = RouteConfig(
-            path=route.get("path", defaults.path, as_route_path),
+            path=path,
             mode=route.get("mode", defaults.mode, one_of(ROUTE_MODES)),
         )
     owners: dict[str, str] = {}
     for name, config in routes.items():
-        if config is None or r.errors.at_or_above(f"{r.child(name)}.path"):
+        if config is None or config.path is None or r.errors.at_or_above(f"{r.child(name)}.path"):
             continue
         if config.path in owners:
             first = owners[config.path]
@@ -199,10 +207,16 @@ def read_routes(r: SectionReader) -> RoutesConfig:
 
 def read_cas(r: SectionReader) -> CASConfig:
     hosts = r.items("allowed_service_hosts", (), as_host_entry, allow_empty=True)
+    slo = r.section("slo", CASSLOConfig)
+    sources = slo.items("allowed_sources", (), as_source_network, allow_empty=True)
     return CASConfig(
         server_url=r.get("server_url", None, optional(as_base_url)),
         service_url=r.get("service_url", None, optional(as_url)),
         allowed_service_hosts=tuple(dict.fromkeys(hosts)),
+        slo=CASSLOConfig(
+            allowed_sources=tuple(dict.fromkeys(sources)),
+            front_channel=slo.get("front_channel", False, as_bool),
+        ),
     )
 
 

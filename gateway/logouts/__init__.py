@@ -12,12 +12,19 @@ module here plus one line in `build_logout_routes`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from cryptography import x509
+
 from gateway.logouts.cas import CasLogouts
+from gateway.logouts.cas_slo import CasSingleLogout
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit, LogoutResult
 from gateway.logouts.oidc_backchannel import OIDC_BACKCHANNEL, OidcBackchannel
 from gateway.logouts.oidc_logout import OidcLogout
 from gateway.logouts.saml import SamlLogout
+from gateway.logouts.saml_complete import SamlComplete
+from gateway.logouts.saml_invalidate import SamlInvalidate
 from gateway.logouts.token_invalidate import TokenInvalidate
 from gateway.oidc.logout_token import LogoutTokenVerifier
 from gateway.saml.redirect_binding import Signer
@@ -30,6 +37,7 @@ def build_logout_routes(
     *,
     signer: Signer | None,
     logout_token_verifier: LogoutTokenVerifier | None = None,
+    idp_certificates: Sequence[x509.Certificate] = (),
 ) -> dict[str, RouteFamily]:
     """Route name → the family that handles it, for every route the config enables."""
     families: list[RouteFamily] = [
@@ -38,6 +46,14 @@ def build_logout_routes(
         OidcLogout(kit),
         TokenInvalidate(kit),
     ]
+    routes = kit.config.routes
+    # Built only when enabled: they check at construction what they need.
+    if routes.cas_slo is not None:
+        families.append(CasSingleLogout(kit))
+    if routes.saml_invalidate is not None:
+        families.append(SamlInvalidate(kit, signer, idp_certificates))
+    if routes.saml_complete is not None:
+        families.append(SamlComplete(kit, idp_certificates))
     enabled = {name for name, rc in kit.config.routes.by_name().items() if rc is not None}
     if logout_token_verifier is not None:
         families.append(OidcBackchannel(kit, logout_token_verifier))

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Collection
 from pathlib import Path
 from typing import TypeAlias
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus, unquote_plus, unquote_to_bytes
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -113,13 +113,15 @@ def deflate_b64(xml: bytes) -> str:
     return base64.b64encode(compressor.compress(xml) + compressor.flush()).decode("ascii")
 
 
-def inflate_b64(value: str, *, max_bytes: int = 64 * 1024) -> bytes:
-    """Inverse of deflate_b64, refusing more than max_bytes of output (deflate bombs)."""
+def inflate_b64(value: str, *, max_bytes: int = 64 * 1024, wbits: int = -15) -> bytes:
+    """Inverse of deflate_b64, refusing more than max_bytes of output (deflate bombs).
+    `wbits` 15: a zlib-wrapped stream (what Java's `new Deflater()` writes, e.g.
+    Apereo CAS front-channel logout messages)."""
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as e:
         raise ValueError("SAML message is not base64") from e
-    inflater = zlib.decompressobj(-15)
+    inflater = zlib.decompressobj(wbits)
     try:
         out = inflater.decompress(raw, max_bytes + 1)
         if len(out) > max_bytes or inflater.unconsumed_tail:
@@ -142,16 +144,22 @@ def redirect_url(
     xml: bytes,
     *,
     param: str = "SAMLRequest",
-    relay_state: str | None = None,
+    relay_state: str | bytes | None = None,
     signer: Signer | None = None,
 ) -> str:
-    """The endpoint URL carrying the message in its query (SAML Bindings §3.4.4.1)."""
+    """The endpoint URL carrying the message in its query (SAML Bindings §3.4.4.1).
+
+    `relay_state` as bytes: the RelayState of a request being answered, echoed
+    exactly (SAML Bindings §3.4.3: the responder MUST return the exact data it
+    received), so the 80-byte limit for our own RelayState does not apply."""
     if param not in MESSAGE_PARAMS:
         raise ValueError(f"param must be one of {MESSAGE_PARAMS}")
     if "#" in endpoint:
         raise ValueError("endpoint URL must not have a fragment")
     parts = [f"{param}={_enc(deflate_b64(xml))}"]
-    if relay_state is not None:
+    if isinstance(relay_state, bytes):
+        parts.append(f"RelayState={quote_plus(relay_state, safe='')}")
+    elif relay_state is not None:
         if len(relay_state.encode("utf-8")) > MAX_RELAY_STATE_BYTES:
             raise ValueError(f"RelayState longer than {MAX_RELAY_STATE_BYTES} bytes")
         parts.append(f"RelayState={_enc(relay_state)}")
@@ -217,6 +225,16 @@ def verify_redirect_query(
     if not _verify(key, alg, signature, signed):
         raise SignatureError("signature does not verify")
     return params
+
+
+def query_param_bytes(raw_query: str, name: str) -> bytes | None:
+    """The first `name` parameter of a raw query, form-decoded to bytes (not text:
+    a RelayState to echo must come back byte for byte, whatever its encoding)."""
+    for item in raw_query.split("&"):
+        key, sep, value = item.partition("=")
+        if sep and unquote_plus(key) == name:
+            return unquote_to_bytes(value.replace("+", " "))
+    return None
 
 
 _BASE64_ONLY = re.compile(r"[A-Za-z0-9+/=]*")

@@ -144,8 +144,8 @@ class Store(abc.ABC):
         """Service ticket → session, for CAS single logout by ticket.
 
         Written on every CAS login the gateway forwards; read only by
-        `session_for_ticket`, which the CAS single-logout route (SPEC §10.1,
-        issue 13) will call when the CAS server names the ticket. In the shared
+        `session_for_ticket`, which the CAS single-logout route (`cas_slo`,
+        SPEC §10.1) calls when the CAS server names the ticket. In the shared
         store so that a replica that never saw the login finds it too."""
 
     @abc.abstractmethod
@@ -170,9 +170,9 @@ class Store(abc.ABC):
         """A LogoutRequest ID we issued, for checking the IdP's LogoutResponse later.
 
         Written by `saml_logout` (inside `revoke`, same write); read by
-        `logout_request`, which `saml/complete_logout` (SPEC §10.3, issue 13)
-        will call to check that InResponseTo names an ID a gateway of this
-        store issued."""
+        `logout_request`, which `saml/complete_logout` (`saml_complete`,
+        SPEC §10.3) calls to check that InResponseTo names an ID a gateway of
+        this store issued."""
 
     @abc.abstractmethod
     async def logout_request(self, request_id: str, now: float) -> str | None:

@@ -49,7 +49,7 @@ from gateway.saml.keys import generate_sp_keypair
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ("cas", "saml", "bad", "oidc")
+SCENARIOS = ("cas", "saml", "bad", "oidc", "slo")
 SERVICE_URL = "http://127.0.0.1:8080/web/"  # procs.write_config's cas.service_url
 IDP_SLO = "https://idp.example.com/idp/profile/SAML2/Redirect/SLO"
 API = "/web/api/v2/clusters"
@@ -68,6 +68,8 @@ ES_415 = "es_415"  # gateway: Elasticsearch-style 415
 REVOKED = "revoked"  # gateway: 401 credential_revoked
 BACKCHANNEL_OK = "backchannel_ok"  # gateway: 200, empty body (OIDC back-channel logout)
 BACKCHANNEL_400 = "backchannel_400"  # gateway: 400 {"error": "invalid_request", …}
+CAS_SLO = "cas_slo"  # gateway: 200, empty body (the CAS server's back-channel POST)
+CAS_SLO_JSONP = "cas_slo_jsonp"  # gateway: 200 callback(true) (front channel)
 
 FORWARDED = (UP, FORWARDED_LOGOUT)
 Spec = list[tuple[str, str, str]]
@@ -152,12 +154,24 @@ OIDC_SPEC: Spec = [
     ("DELETE", TOKEN_API, FORWARDED_LOGOUT),  # {username}: revoked on the upstream's 200
     ("GET", ME, REVOKED),
 ]
+SLO_SPEC: Spec = [
+    ("GET", LOGIN, UP),
+    ("GET", API, UP),
+    ("POST", "/web/", CAS_SLO),  # back-channel logoutRequest for the ticket
+    ("GET", API, REVOKED),
+    ("POST", "/web/", CAS_SLO),  # for a ticket nobody learned
+    ("GET", LOGIN, UP),
+    ("GET", API, UP),
+    ("GET", "/web/?callback=", CAS_SLO_JSONP),  # front channel
+    ("GET", API, REVOKED),
+]
 
 SPECS: dict[str, Spec] = {
     "cas": cas_spec(),
     "saml": SAML_SPEC,
     "bad": bad_spec(),
     "oidc": OIDC_SPEC,
+    "slo": SLO_SPEC,
 }
 
 
@@ -275,6 +289,12 @@ def check(kind: str, where: str, got: http.HTTPFlow, recorded: http.HTTPFlow, ct
         assert status == 400, f"{where}: {status}, expected 400"
         refused = isinstance(body, dict) and body.get("error") == "invalid_request"
         assert refused, f"{where}: not an invalid_request answer"
+    elif kind == CAS_SLO:
+        assert (status, resp.content) == (200, b""), f"{where}: {status}, expected 200 and no body"
+    elif kind == CAS_SLO_JSONP:
+        assert status == 200 and resp.content == b"jQuery1_2(true)", f"{where}: {status}"
+        jsonp = resp.headers.get("content-type", "").startswith("application/javascript")
+        assert jsonp, f"{where}: not application/javascript"
     elif kind in (ES_400, ES_415):
         expected = 400 if kind == ES_400 else 415
         assert status == expected, f"{where}: {status}, expected {expected}"
@@ -376,6 +396,8 @@ def test_client_replay_through_gateway_to_server_replay(tmp_path, recorded):
                 "sp_key_file": str(key),
                 "sp_cert_file": str(cert),
             },
+            # client replay sends from 127.0.0.1, where the CAS server posted from
+            cas={"slo": {"allowed_sources": ["127.0.0.1/32"], "front_channel": True}},
         )
         with running_gateway(config) as gw:
             client_args = [

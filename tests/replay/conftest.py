@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "tests" / "flows"
 RECORDER = ROOT / "scripts" / "record_flows.py"
 SOURCES = (RECORDER, ROOT / "scripts" / "demo_upstream.py", ROOT / "scripts" / "children.py")
-SCENARIOS = ("cas", "saml", "bad", "oidc")
+SCENARIOS = ("cas", "saml", "bad", "oidc", "slo")
 JWKS = FLOWS / "oidc-jwks.json"  # the recorder's OP keys (public), for oidc.jwks_file
 
 

@@ -34,6 +34,9 @@ def raw_credentials(paths) -> set[str]:
                 for value in req.headers.get_all("authorization"):
                     found.add(value.split(" ", 1)[1])
                 found.update(re.findall(r"ST-[0-9a-f]+-cas", req.path))
+                found.update(
+                    re.findall(r"ST-[0-9a-f]+-cas", (req.raw_content or b"").decode("latin-1"))
+                )
                 found.update(re.findall(r"jsessionid=([^;/?&]+)", req.path, re.IGNORECASE))
                 form = parse_qs((req.raw_content or b"").decode("latin-1"))
                 found.update(form.get("logout_token", []))
@@ -54,7 +57,7 @@ def raw_credentials(paths) -> set[str]:
 
 def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     config = config_for_replay(tmp_path)
-    files = [flows["cas"], flows["saml"], flows["bad"], flows["oidc"]]
+    files = [flows["cas"], flows["saml"], flows["bad"], flows["oidc"], flows["slo"]]
     report = tmp_path / "report.jsonl"
     result = subprocess.run(
         [*BIN, "replay", *map(str, files), "--config", str(config), "--report", str(report)],
@@ -64,7 +67,9 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in report.read_text().splitlines()]
-    expected = EXPECTED["cas"] + EXPECTED["saml"] + EXPECTED["bad"] + EXPECTED["oidc"]
+    expected = (
+        EXPECTED["cas"] + EXPECTED["saml"] + EXPECTED["bad"] + EXPECTED["oidc"] + EXPECTED["slo"]
+    )
     assert [(r["decision"], r["status"]) for r in rows] == expected
     for row in rows:
         assert {"index", "method", "path", "route", "decision", "status", "event"} <= set(row)
@@ -81,10 +86,26 @@ def test_replay_reports_every_flow_without_credentials(tmp_path, flows):
         "oidc_logout",
         "token_invalidate",
         "oidc_backchannel",
+        "cas_slo",
     }
-    assert sorted({r["reason"] for r in logouts}) == ["api", "backchannel", "manual", "timeout"]
+    assert sorted({r["reason"] for r in logouts}) == [
+        "api",
+        "backchannel",
+        "frontchannel",
+        "manual",
+        "timeout",
+    ]
     # the refresh grant shares the token API's path: never reported as token_invalidate
     assert all(r["route"] is None for r in rows if r["method"] == "POST" and "oauth2" in r["path"])
+    # issue 13: a recorded CAS single logout is named as the route it is
+    slo = [r for r in rows if r["file"] == "slo.mitm" and r["decision"] == R and r["status"] == 200]
+    assert [(r["method"], r["path"], r["route"]) for r in slo] == [
+        ("POST", "/web/", "cas_slo"),
+        ("POST", "/web/", "cas_slo"),
+        ("GET", "/web/", "cas_slo"),
+    ]
+    assert [r["outcome"] for r in slo] == ["success", "unknown_ticket", "success"]
+    assert "cas_slo" in result.stdout  # the printed table names it too
     assert "gateway errors" in result.stdout and "0 gateway errors" in result.stdout
     secrets = raw_credentials(files)
     assert secrets  # the captures do hold credentials…
@@ -125,7 +146,7 @@ def test_gateway_error_in_a_flow_means_nonzero_exit(tmp_path, flows, monkeypatch
     assert "3 gateway errors" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "oidc"])
+@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "oidc", "slo"])
 def test_replay_in_process_matches_the_addon(tmp_path, flows, scenario):
     config = load_config(config_for_replay(tmp_path))
     results = asyncio.run(replay(config, load([flows[scenario]])))

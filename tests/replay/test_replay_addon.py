@@ -99,6 +99,17 @@ EXPECTED = {
         (F, 200),  # DELETE {username: bob}: revoked once the upstream said 200
         (R, 401),
     ],
+    "slo": [
+        (F, 302),
+        (F, 200),  # CAS ticket login, use
+        (R, 200),  # the CAS server's back-channel logoutRequest (route cas_slo)
+        (R, 401),  # reuse
+        (R, 200),  # a logoutRequest for a ticket nobody learned: 200 all the same
+        (F, 302),
+        (F, 200),  # second login, use
+        (R, 200),  # front-channel JSONP logout
+        (R, 401),  # reuse (the upstream, which ignores front-channel, still said 200)
+    ],
 }
 
 # The recorder plays the OP (scripts/record_flows.py).
@@ -121,6 +132,8 @@ def config_for_replay(tmp: Path) -> Path:
             "server_url": "https://cas.example.com:20009/cas",
             "service_url": "https://manager.example.com/web/",
             "allowed_service_hosts": ["manager.example.com"],
+            # The recordings' client is 127.0.0.1, as the CAS server would be.
+            "slo": {"allowed_sources": ["127.0.0.1/32"], "front_channel": True},
         },
         "saml": {
             "sp_entity_id": "http://127.0.0.1:8080/",
@@ -141,7 +154,7 @@ def read(path: Path):
         return list(FlowReader(f).stream())
 
 
-@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "oidc"])
+@pytest.mark.parametrize("scenario", ["cas", "saml", "bad", "oidc", "slo"])
 def test_recorded_flows_through_the_addon(tmp_path, flows, scenario):
     config = config_for_replay(tmp_path)
     recorded = read(flows[scenario])
@@ -183,3 +196,7 @@ def test_recorded_flows_through_the_addon(tmp_path, flows, scenario):
         ):
             answer = json.loads(flow.response.content)
             assert answer["redirect"].startswith("https://idp.example.com/idp/slo?SAMLRequest=")
+        if scenario == "slo" and decision == R and status == 200:
+            assert "logout-gateway: cas_slo answered 200" in flow.comment
+            if flow.request.method == "GET":
+                assert flow.response.content == b"jQuery1_2(true)"

@@ -109,11 +109,15 @@ def test_concurrent_writers(make_store, tmp_path):
     """Several handles (as several processes would) revoke at once; none lost."""
     n_writers, per_writer = 4, 50
     errors: list[BaseException] = []
+    # All open (concurrently), then all write: on a loaded machine a writer
+    # storm could otherwise starve a late opener's schema transaction.
+    opened = threading.Barrier(n_writers, timeout=60)
 
     def writer(i: int) -> None:
         async def go() -> None:
             s = make_store()
             await s.open()
+            await asyncio.to_thread(opened.wait)
             try:
                 for j in range(per_writer):
                     fp = f"{i:02x}{j:030x}"

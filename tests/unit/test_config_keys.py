@@ -52,6 +52,10 @@ def test_routes_and_their_defaults_are_one_list() -> None:
         "oidc_logout": RouteDefaults("/_security/oidc/logout", "forward"),
         "token_invalidate": RouteDefaults("/_security/oauth2/token", "forward"),
         "oidc_backchannel": RouteDefaults("/-/oidc/backchannel-logout"),
+        # SPEC §4.1, second round (issue 13): cas_slo has no path.
+        "cas_slo": RouteDefaults(None),
+        "saml_invalidate": RouteDefaults("/_security/saml/invalidate"),
+        "saml_complete": RouteDefaults("/_security/saml/complete_logout"),
     }
 
 
