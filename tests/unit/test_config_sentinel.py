@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError, RedisSentinelConfig, parse_config
+from gateway.store.sentinel import data_connection_kwargs, sentinel_timeout
 
 HOSTS = ["10.0.0.1:26379", "sentinel-2.internal:26379", "[fd00::3]:26380"]
 
@@ -77,7 +78,7 @@ def test_every_mistake_at_once_with_its_key(tmp_path: Path) -> None:
         "port must be between 1 and 65535 (got 0)",
         "store.redis_sentinel.hosts[3]: listed twice ('S3:26379')",
         'store.redis_sentinel.hosts[4]: must be a string "host:port" (got 26379)',
-        "store.redis_sentinel.hosts[5]: must be \"host:port\", without scheme, user or path "
+        'store.redis_sentinel.hosts[5]: must be "host:port", without scheme, user or path '
         "(got 'redis://s4:26379')",
         "store.redis_sentinel.hosts[6]: invalid sentinel address 's5:x': invalid port 'x'",
         "store.redis_sentinel.service: must be the master name the sentinels monitor: 1 to 64 "
@@ -99,8 +100,7 @@ def test_hosts_and_service_are_required(
 ) -> None:
     errors = errors_of(doc(backend="redis", redis_sentinel=sentinel), tmp_path)
     assert errors == [
-        f"store.redis_sentinel.{key}: required when store.redis_sentinel is set"
-        for key in expected
+        f"store.redis_sentinel.{key}: required when store.redis_sentinel is set" for key in expected
     ]
 
 
@@ -165,3 +165,18 @@ def test_unix_socket_url_cannot_follow_a_sentinel(tmp_path: Path) -> None:
         "store.redis_url: a unix:// socket cannot be combined with store.redis_sentinel "
         "(Sentinel names the primary by host:port; use redis:// or rediss://)"
     ]
+
+
+# --------------------------------------------------------------------------- the URL's part
+
+
+def test_with_sentinel_the_url_keeps_credentials_db_and_tls_but_not_the_address() -> None:
+    kwargs = data_connection_kwargs("rediss://user:p%40ss@old-primary:6380/4")
+    assert kwargs == {"username": "user", "password": "p@ss", "db": 4, "ssl": True}
+    assert data_connection_kwargs("redis://127.0.0.1:6379/0") == {"db": 0}
+
+
+def test_one_slow_sentinel_leaves_time_for_the_others_and_the_primary() -> None:
+    three = RedisSentinelConfig((("a", 1), ("b", 1), ("c", 1)), "m")
+    assert sentinel_timeout(three, 0.5) == pytest.approx(0.125)
+    assert sentinel_timeout(three, 0.5) * 3 < 0.5
