@@ -79,7 +79,7 @@ class SentinelPrimary:
         config: RedisSentinelConfig,
         *,
         timeout: float,
-        watch_interval: float = 1.0,
+        watch_interval: float = 0.5,
         **connection: Any,
     ) -> None:
         self._config = config
