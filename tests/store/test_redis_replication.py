@@ -7,13 +7,15 @@ the replica is frozen (SIGSTOP: it keeps its connection, answers nothing).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
 from redis_sentinel_setup import SentinelSetup
+from redis_server import free_port
 
 from gateway.config import RedisSentinelConfig
-from gateway.store import NotReplicated, Revocation, Store
+from gateway.store import NotReplicated, Revocation, Store, StoreError
 from gateway.store.redis import RedisStore
 
 NOW = 1_800_000_000.0
@@ -110,3 +112,38 @@ def test_fingerprint_key_is_acknowledged_before_a_gateway_starts(setup, opened, 
         run(second.fingerprint_key(None))
     setup.replicas[0].thaw()
     assert run(second.fingerprint_key(None)) == key
+
+
+# --------------------------------------------------------------------------- finding the primary
+
+
+@pytest.fixture
+def silent_sentinel() -> Iterator[tuple[str, int]]:
+    """An address that completes TCP handshakes and never answers (a frozen
+    host): the kernel queues connections on a socket nobody accepts from."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield "127.0.0.1", s.getsockname()[1]
+
+
+@pytest.mark.parametrize("first", ["silent", "refusing"])
+def test_a_dead_first_sentinel_does_not_stop_discovery(setup, opened, run, silent_sentinel, first):
+    """Discovery asks the sentinels in turn, each within its share of the
+    store's bound: the next one names the primary and the write goes through."""
+    if first == "silent":
+        dead = silent_sentinel
+    else:
+        dead = ("127.0.0.1", free_port())
+    live = tuple(("127.0.0.1", s.port) for s in setup.sentinels)
+    sentinel = RedisSentinelConfig((dead, *live), setup.service)
+    store = opened(RedisStore("redis://127.0.0.1:1/0", sentinel=sentinel, min_replicas_ack=1))
+    run(store.revoke([Revocation(FP1, "session", NOW + 60)]))
+    assert run(store.revoked([FP1], NOW)) == {FP1}
+
+
+def test_no_sentinel_answering_is_a_store_error_not_a_hang(run, silent_sentinel):
+    sentinel = RedisSentinelConfig((silent_sentinel, ("127.0.0.1", free_port())), "mymaster")
+    store = RedisStore("redis://127.0.0.1:1/0", sentinel=sentinel)
+    with pytest.raises(StoreError, match="cannot reach redis"):
+        run(store.open())
