@@ -53,9 +53,10 @@ PREFIX = "lg:"
 # (an existing revocation keeps the later expiry). A key after those is a
 # LogoutRequest ID: ARGV[n+2] its value, ARGV[n+3] its expiry in ms. One
 # script, so a revocation and the ID it issued are both written or neither.
-# Every key is written even when it already holds the later expiry: the write
-# is what WAIT measures (min_replicas_ack), and an ordered replication stream
-# means a replica that has it also has the earlier write it repeats.
+# Every key is written even when it already holds the later expiry: WAIT
+# (min_replicas_ack) then measures a write of this connection that comes after
+# the one it repeats in the ordered replication stream, whatever the server
+# makes of a connection that wrote nothing.
 _REVOKE = """
 local n = tonumber(ARGV[1])
 for i = 1, n do

@@ -9,7 +9,8 @@ READONLY on (it was demoted to a replica) is a ConnectionError; the store's one
 retry then reconnects through the sentinels, so a failover is followed without
 a restart. Until the sentinels have promoted a replica there is no primary to
 find (MasterNotFoundError, a ConnectionError): the store fails closed like a
-dead Redis. docs/reliability.md describes what was observed.
+dead Redis. A demoted primary that still answers reads is left by the watch in
+SentinelPrimary. docs/reliability.md describes what was observed.
 
 `store.redis_url` still supplies everything but the address: the scheme
 (rediss:// = TLS, to the primary and to the sentinels), user, password and db

@@ -118,8 +118,11 @@ def switch_primary(setup: SentinelSetup, how: str) -> None:
         # A planned switch: the old primary is demoted only when Sentinel next
         # looks at it; until then it still takes writes nobody will keep.
         setup.sentinels[0].command("SENTINEL", "FAILOVER", setup.service)
-    else:  # README's runbook for a planned switch: writes paused on the old primary first
-        setup.primary.command("CLIENT", "PAUSE", "15000", "WRITE")
+    else:
+        # README's runbook for a planned switch: every client of the old primary
+        # paused first (reads too: a gateway still reading there after another
+        # one revoked on the new primary would let the session through).
+        setup.primary.command("CLIENT", "PAUSE", "15000", "ALL")
         setup.sentinels[0].command("SENTINEL", "FAILOVER", setup.service)
 
 

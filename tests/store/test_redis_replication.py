@@ -91,8 +91,8 @@ def test_more_acks_than_replicas_is_never_acknowledged(setup, opened, run):
 
 def test_repeating_a_revocation_another_gateway_wrote_still_waits_for_it(setup, opened, run):
     """Gateway A's write is on the primary only (replica frozen); B revokes the
-    same credential with an earlier expiry. B must not answer "done": its
-    script writes again, so its WAIT covers A's write as well."""
+    same credential with an earlier expiry. B must not answer "done" (its
+    script writes again, after A's write in the replication stream)."""
     a = opened(store_for(setup, 0))
     b = opened(store_for(setup, 1))
     setup.replicas[0].freeze()

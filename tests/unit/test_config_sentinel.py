@@ -3,6 +3,7 @@ defaults, what is accepted, and every refusal with its key path, all at once."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,21 @@ def test_one_slow_sentinel_leaves_time_for_the_others_and_the_primary() -> None:
     three = RedisSentinelConfig((("a", 1), ("b", 1), ("c", 1)), "m")
     assert sentinel_timeout(three, 0.5) == pytest.approx(0.125)
     assert sentinel_timeout(three, 0.5) * 3 < 0.5
+
+
+def test_options_in_the_url_cannot_loosen_the_store_bounds() -> None:
+    from gateway.store.sentinel import SentinelPrimary
+
+    config = RedisSentinelConfig((("127.0.0.1", 26379),), "m")
+    url = "redis://:pw@ignored/2?socket_connect_timeout=30&socket_timeout=30"
+    primary = SentinelPrimary(
+        url, config, timeout=0.5, socket_timeout=None, socket_connect_timeout=0.5
+    )
+    kwargs = primary.client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (None, 0.5)
+    assert (kwargs["password"], kwargs["db"]) == ("pw", 2)
+    # The sentinels get an equal share of the bound, never the URL's options.
+    sentinel_kwargs = primary.manager.sentinels[0].connection_pool.connection_kwargs
+    assert sentinel_kwargs["socket_timeout"] == sentinel_kwargs["socket_connect_timeout"] == 0.25
+    assert "password" not in sentinel_kwargs or sentinel_kwargs["password"] is None
+    asyncio.run(primary.aclose())
