@@ -106,12 +106,21 @@ class SentinelPrimary:
         self.manager = Sentinel(list(config.hosts), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
         self.client: Redis = self._new_client()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._retired: set[Redis] = set()  # replaced clients, closed once idle
 
     def _new_client(self) -> Redis:
         client: Redis = self.manager.master_for(self._config.service, **self._client_kwargs)
         return client
 
     def start_watching(self) -> None:
+        address = getattr(self.client.connection_pool, "master_address", None)
+        if address is not None:
+            log.info(
+                "redis primary for %s: %s:%s (per Sentinel)",
+                self._config.service,
+                address[0],
+                address[1],
+            )
         self._spawn(self._watch())
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -127,6 +136,9 @@ class SentinelPrimary:
                     named = await self.manager.discover_master(self._config.service)
             except (RedisError, OSError, TimeoutError):
                 continue  # no primary to name now: its connections fail on their own
+            except Exception:  # a watch that dies would leave stale reads unnoticed
+                log.exception("redis sentinel watch: unexpected error (still watching)")
+                continue
             current = getattr(self.client.connection_pool, "master_address", None)
             if current is None or tuple(named) == tuple(current):
                 continue  # not connected yet, or connections already followed
@@ -142,14 +154,18 @@ class SentinelPrimary:
             self._spawn(self._retire(old))
 
     async def _retire(self, old: Redis) -> None:
+        self._retired.add(old)
         await asyncio.sleep(2 * self._timeout)
+        self._retired.discard(old)
         with contextlib.suppress(RedisError, OSError):
             await old.aclose()
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            await self.client.aclose()
+        for client in [*self._retired, self.client]:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+        self._retired.clear()
         with contextlib.suppress(RedisError, OSError):
             await self.manager.aclose()
