@@ -4,7 +4,6 @@ writable). Each problem is one line naming its key."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 from pathlib import Path
@@ -44,30 +43,21 @@ def _check_sqlite(path: Path) -> str | None:
     return None
 
 
-def _check_redis(url: str) -> str | None:
-    from gateway.store import StoreError
-    from gateway.store.redis import RedisStore
-
-    async def ping() -> None:
-        store = RedisStore(url)
-        await store.open()
-        await store.close()
-
-    try:
-        asyncio.run(ping())
-    except StoreError as exc:
-        return str(exc).removeprefix("redis store: ")
-    return None
-
-
-def deep_check(config: Config) -> list[str]:
+def deep_check(config: Config, warnings: list[str] | None = None) -> list[str]:
+    """The problems (each makes `gateway check` exit 2); `warnings` collects what
+    is worth saying but does not stop a start (one sentinel of several down)."""
     problems: list[str] = []
     if (why := _writable_dir_for(config.state_dir / "x")) is not None:
         problems.append(f"state_dir: {why}")
     if config.store.backend == "sqlite" and (why := _check_sqlite(config.store.sqlite_path)):
         problems.append(f"store.sqlite_path: {why}")
-    if config.store.backend == "redis" and (why := _check_redis(config.store.redis_url)):
-        problems.append(f"store.redis_url: {why}")
+    if config.store.backend == "redis":
+        from gateway.store.redis_probe import probe_redis
+
+        found = probe_redis(config.store)
+        problems += found.problems
+        if warnings is not None:
+            warnings += found.warnings
     if (why := _writable_dir_for(config.audit.path)) is not None:
         problems.append(f"audit.path: {why}")
     from gateway.keys import load_idp_keys, load_protocol_keys

@@ -42,7 +42,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     from gateway.checks import deep_check
 
-    problems = deep_check(config)
+    warnings: list[str] = []
+    problems = deep_check(config, warnings)
+    for line in warnings:
+        print(f"{args.config}: warning: {line}", file=sys.stderr)
     if problems:
         print(f"{args.config}: {len(problems)} problem(s):", file=sys.stderr)
         for line in problems:

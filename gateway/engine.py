@@ -38,7 +38,7 @@ from gateway.logouts import LogoutKit, RouteFamily, build_logout_routes
 from gateway.oidc.logout_token import LogoutTokenVerifier
 from gateway.routes import RouteTable, normalise_path
 from gateway.saml.redirect_binding import Signer
-from gateway.store import Revocation, SessionRecord, Store, StoreError
+from gateway.store import NotReplicated, Revocation, SessionRecord, Store, StoreError
 from gateway.token_learning import (
     AUTHENTICATE_PATH,
     LEARNING_FORWARD,
@@ -318,6 +318,11 @@ class Gateway:
                             )
                         ]
                     )
+                except NotReplicated as exc:
+                    # The session is known to be idle: never forwarded, whatever
+                    # on_error says; the timeout logout is not done (SPEC §12).
+                    log.error("idle-timeout revocation not replicated, answered 503: %s", exc)
+                    return responses.store_unavailable()
                 except StoreError as exc:
                     return self._store_failed_check(exc)
                 return await self.refuse(

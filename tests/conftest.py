@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from redis_sentinel_setup import SentinelSetup
 from redis_server import RedisServer
 
 
@@ -21,3 +22,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
+    """A primary, one replica and one sentinel for the store contract suite (the
+    failover tests build their own, larger setup: they kill its primary)."""
+    setup = SentinelSetup(tmp_path_factory.mktemp("sentinel"), replicas=1, sentinels=1)
+    try:
+        yield setup
+    finally:
+        setup.stop()

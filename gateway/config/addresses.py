@@ -17,6 +17,7 @@ __all__ = [
     "as_base_url",
     "as_host_entry",
     "as_route_path",
+    "as_sentinel_host",
     "as_source_network",
     "as_upstream",
     "as_url",
@@ -108,6 +109,22 @@ def as_host_entry(value: object) -> str:
         raise ValueError(f"invalid host[:port] {value!r}: {exc}") from None
     shown = f"[{host}]" if ipv6 else host
     return shown if port_number is None else f"{shown}:{port_number}"
+
+
+def as_sentinel_host(value: object) -> tuple[str, int]:
+    """A Redis Sentinel address, "host:port" (or "[v6]:port") → (host, port)."""
+    if not isinstance(value, str):
+        raise ValueError(f'must be a string "host:port" (got {describe(value)})')
+    if "/" in value or "@" in value or _has_unsafe_chars(value):
+        raise ValueError(f'must be "host:port", without scheme, user or path (got {value!r})')
+    try:
+        host, port, _ = _split_host_port(value)
+        if port is None:
+            # No silent default: Sentinel's usual port (26379) is not Redis' (6379).
+            raise ValueError('a port is required, e.g. "sentinel-1.internal:26379"')
+        return host, _parse_port(port, allow_zero=False)
+    except ValueError as exc:
+        raise ValueError(f"invalid sentinel address {value!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- URLs

@@ -31,6 +31,7 @@ __all__ = [
     "ListenMode",
     "OIDCConfig",
     "OnError",
+    "RedisSentinelConfig",
     "RouteConfig",
     "RouteDefaults",
     "RouteMode",
@@ -73,6 +74,14 @@ class UpstreamTLSConfig:
 
 
 @dataclass(frozen=True)
+class RedisSentinelConfig:
+    """SPEC §12: find the Redis primary through Sentinel and follow its failovers."""
+
+    hosts: tuple[tuple[str, int], ...]  # (host, port) of each sentinel, in the order given
+    service: str  # the master name the sentinels monitor (`sentinel monitor <name> …`)
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     backend: StoreBackend
     sqlite_path: Path
@@ -81,6 +90,11 @@ class StoreConfig:
     # Extension to SPEC §4: a fingerprint HMAC key shared by replicas (SPEC §5 allows the key
     # to be "set by config"). None: the key is created/found in state_dir or the shared store.
     fingerprint_key: str | None = field(repr=False)
+    # SPEC §12. None: redis_url's host:port is the primary. Set: Sentinel names the primary,
+    # and redis_url supplies only the scheme (TLS), user, password and db number.
+    redis_sentinel: RedisSentinelConfig | None = None
+    # SPEC §12: revocation writes wait (Redis WAIT) for this many replicas; 0: don't.
+    min_replicas_ack: int = 0
 
 
 @dataclass(frozen=True)

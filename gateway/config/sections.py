@@ -13,6 +13,7 @@ from gateway.config.addresses import (
     as_base_url,
     as_host_entry,
     as_route_path,
+    as_sentinel_host,
     as_source_network,
     as_upstream,
     as_url,
@@ -33,6 +34,7 @@ from gateway.config.model import (
     LimitsConfig,
     ListenMode,
     OIDCConfig,
+    RedisSentinelConfig,
     RouteConfig,
     RoutesConfig,
     SAMLConfig,
@@ -51,8 +53,10 @@ from gateway.config.values import (
     as_fingerprint_key,
     as_jwt_algorithm,
     as_max_body_bytes,
+    as_min_replicas_ack,
     as_per_minute,
     as_redis_url,
+    as_sentinel_service,
     one_of,
     optional,
     parse_duration,
@@ -105,13 +109,62 @@ def read_upstream_tls(r: SectionReader) -> UpstreamTLSConfig:
 
 
 def read_store(r: SectionReader, state_dir: Path) -> StoreConfig:
-    return StoreConfig(
+    store = StoreConfig(
         backend=r.get("backend", "sqlite", one_of(STORE_BACKENDS)),
         sqlite_path=r.output_path("sqlite_path", state_dir / "gateway.db"),
         redis_url=r.get("redis_url", "redis://127.0.0.1:6379/0", as_redis_url),
         on_error=r.get("on_error", "deny", one_of(ON_ERROR_CHOICES)),
         fingerprint_key=r.get("fingerprint_key", None, optional(as_fingerprint_key)),
+        redis_sentinel=_read_redis_sentinel(r),
+        min_replicas_ack=r.get("min_replicas_ack", 0, as_min_replicas_ack),
     )
+    _check_redis_only_keys(r, store)
+    return store
+
+
+def _read_redis_sentinel(store: SectionReader) -> RedisSentinelConfig | None:
+    value = store.raw("redis_sentinel")
+    if value is None:
+        return None
+    r = store.section("redis_sentinel", RedisSentinelConfig)
+    if not isinstance(value, dict):
+        return None
+    for key in ("hosts", "service"):
+        if not r.has(key):
+            r.error(key, f"required when {r.path} is set")
+    seen: set[tuple[str, int]] = set()
+
+    def unique_host(item: object) -> tuple[str, int]:
+        host = as_sentinel_host(item)
+        if (host[0].lower(), host[1]) in seen:
+            raise ValueError(f"listed twice ({item!r})")
+        seen.add((host[0].lower(), host[1]))
+        return host
+
+    return RedisSentinelConfig(
+        hosts=r.items("hosts", (), unique_host),
+        service=r.get("service", "", as_sentinel_service),
+    )
+
+
+def _check_redis_only_keys(r: SectionReader, store: StoreConfig) -> None:
+    """The Sentinel and replica-ack keys mean something only to the Redis backend; set
+    elsewhere they would promise a durability the store does not give."""
+    if r.errors.at_or_above(r.child("backend")):
+        return  # an unknown backend: "only with redis" would be noise
+    for key in ("redis_sentinel", "min_replicas_ack"):
+        if store.backend != "redis" and r.raw(key) not in (None, 0):
+            r.error(key, f"only used with {r.child('backend')}: redis (got {store.backend})")
+    if (
+        store.redis_sentinel is not None
+        and store.redis_url.startswith("unix://")
+        and not r.errors.at_or_above(r.child("redis_url"))
+    ):
+        r.error(
+            "redis_url",
+            f"a unix:// socket cannot be combined with {r.child('redis_sentinel')} "
+            "(Sentinel names the primary by host:port; use redis:// or rediss://)",
+        )
 
 
 def read_audit(r: SectionReader, state_dir: Path) -> AuditConfig:

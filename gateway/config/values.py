@@ -22,8 +22,10 @@ __all__ = [
     "as_fingerprint_key",
     "as_jwt_algorithm",
     "as_max_body_bytes",
+    "as_min_replicas_ack",
     "as_per_minute",
     "as_redis_url",
+    "as_sentinel_service",
     "as_str",
     "describe",
     "one_of",
@@ -38,6 +40,10 @@ Choice = TypeVar("Choice", bound=str)
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _MIN_FINGERPRINT_KEY_CHARS = 32
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# Redis documents master names as letters, digits and ".-_" (sentinel.conf).
+_SENTINEL_SERVICE_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Far more than any deployment has; WAIT itself accepts any number.
+MAX_REPLICAS_ACK = 100
 
 _DURATION_RE = re.compile(r"([0-9]{1,15})([smhd]?)")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -146,6 +152,25 @@ def as_max_body_bytes(value: object) -> int:
         raise ValueError(f"must be an integer number of bytes (got {describe(value)})")
     if not 0 < value <= MAX_BODY_BYTES:
         raise ValueError(f"must be between 1 and {MAX_BODY_BYTES} (64 MiB) (got {value})")
+    return value
+
+
+def as_min_replicas_ack(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer (got {describe(value)})")
+    if not 0 <= value <= MAX_REPLICAS_ACK:
+        raise ValueError(f"must be between 0 and {MAX_REPLICAS_ACK} (got {value})")
+    return value
+
+
+def as_sentinel_service(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string (got {describe(value)})")
+    if not _SENTINEL_SERVICE_RE.fullmatch(value):
+        raise ValueError(
+            "must be the master name the sentinels monitor: 1 to 64 letters, digits, '.', "
+            f"'-' or '_' (got {describe(value)})"
+        )
     return value
 
 

@@ -18,7 +18,7 @@ from gateway.audit import AuditError, AuditEvent, AuditWriter
 from gateway.config import Config
 from gateway.credentials import SESSION, Credential, CredentialReader
 from gateway.http import Request, Respond
-from gateway.store import LogoutRequestRecord, Revocation, Store, StoreError
+from gateway.store import LogoutRequestRecord, NotReplicated, Revocation, Store, StoreError
 
 log = logging.getLogger("gateway")
 
@@ -159,14 +159,17 @@ class LogoutKit:
     async def store_failed_logout(
         self, req: Request, route: str, reason: str, exc: StoreError
     ) -> Respond:
-        log.error("logout could not revoke (store failing), answered 503: %s", exc)
+        # A write on the primary that too few replicas acknowledged (SPEC §12) is
+        # its own outcome: the store answers, yet the logout is not done.
+        outcome = "not_replicated" if isinstance(exc, NotReplicated) else "error"
+        log.error("logout could not revoke (%s), answered 503: %s", outcome, exc)
         answer = responses.store_unavailable()
         await self.audit_quietly(
             AuditEvent(
                 event="logout",
                 route=route,
                 reason=reason,
-                outcome="error",
+                outcome=outcome,
                 status=answer.status,
                 client=req.client,
                 request_id=req.request_id,

@@ -7,6 +7,7 @@ from gateway.store.base import (
     IndexEntry,
     KeyMismatch,
     LogoutRequestRecord,
+    NotReplicated,
     Revocation,
     SessionRecord,
     Store,
@@ -21,6 +22,7 @@ __all__ = [
     "IndexEntry",
     "KeyMismatch",
     "LogoutRequestRecord",
+    "NotReplicated",
     "Revocation",
     "SessionRecord",
     "Store",
@@ -43,5 +45,9 @@ def make_store(config: StoreConfig) -> Store:
     if config.backend == "redis":
         from gateway.store.redis import RedisStore
 
-        return RedisStore(config.redis_url)
+        return RedisStore(
+            config.redis_url,
+            sentinel=config.redis_sentinel,
+            min_replicas_ack=config.min_replicas_ack,
+        )
     raise StoreError(f"store.backend: unknown backend {config.backend!r}")

@@ -25,6 +25,12 @@ class StoreCorrupt(StoreError):
     """The store's data cannot be trusted; raised at start-up, never papered over."""
 
 
+class NotReplicated(StoreError):
+    """A write reached fewer replicas than `store.min_replicas_ack` in time (SPEC §12).
+
+    It is on the primary, but a failover could lose it: never report it as done."""
+
+
 class KeyMismatch(StoreError):
     """This gateway's fingerprint key differs from the one the store was written with."""
 

@@ -10,6 +10,12 @@ reconnects by itself when Redis is back.
 
 Redis must run with `maxmemory-policy noeviction` (an evicted revocation is a
 credential brought back to life) and AOF persistence for durability.
+
+With `store.redis_sentinel` the primary is found through Sentinel
+(gateway.store.sentinel); with `store.min_replicas_ack: N` every revocation
+write is followed, on the same connection, by `WAIT N timeout`, and fewer
+acknowledgements are a NotReplicated error (→ 503, never reported as done).
+Reads always go to the primary.
 """
 
 from __future__ import annotations
@@ -24,15 +30,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from gateway.config import RedisSentinelConfig
 from gateway.store.base import (
     IndexEntry,
     LogoutRequestRecord,
+    NotReplicated,
     Revocation,
     SessionRecord,
     Store,
     StoreError,
     TokenRecord,
 )
+from gateway.store.sentinel import SentinelPrimary
 
 log = logging.getLogger("gateway")
 
@@ -44,12 +53,17 @@ PREFIX = "lg:"
 # (an existing revocation keeps the later expiry). A key after those is a
 # LogoutRequest ID: ARGV[n+2] its value, ARGV[n+3] its expiry in ms. One
 # script, so a revocation and the ID it issued are both written or neither.
+# Every key is written even when it already holds the later expiry: WAIT
+# (min_replicas_ack) then measures a write of this connection that comes after
+# the one it repeats in the ordered replication stream, whatever the server
+# makes of a connection that wrote nothing.
 _REVOKE = """
 local n = tonumber(ARGV[1])
 for i = 1, n do
-  local exp = tonumber(ARGV[i + 1])
-  local cur = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if exp > cur then redis.call('SET', KEYS[i], ARGV[i + 1], 'PXAT', exp) end
+  local exp = ARGV[i + 1]
+  local cur = redis.call('GET', KEYS[i])
+  if cur and tonumber(cur) > tonumber(exp) then exp = cur end
+  redis.call('SET', KEYS[i], exp, 'PXAT', exp)
 end
 if #KEYS > n then
   redis.call('SET', KEYS[n + 1], ARGV[n + 2], 'PXAT', tonumber(ARGV[n + 3]))
@@ -82,9 +96,14 @@ return 1
 """
 
 # KEYS[1]: meta key; ARGV[1]: value. Set if absent, return what is stored.
+# The stored value is written again so that WAIT (min_replicas_ack) covers it
+# even when another gateway created it: the fingerprint key must survive a
+# failover, or replicas would fingerprint with different keys.
 _CLAIM = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
-return redis.call('GET', KEYS[1])
+local stored = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], stored)
+return stored
 """
 
 
@@ -134,37 +153,86 @@ def _unexpired(raw: bytes | None, now: float) -> str | None:
 
 
 class RedisStore(Store):
-    def __init__(self, url: str, *, timeout: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.5,
+        sentinel: RedisSentinelConfig | None = None,
+        min_replicas_ack: int = 0,
+    ) -> None:
         self.url = url
         # Never the URL itself in messages: it may carry a password.
         self.name = "redis store"
         self._timeout = timeout
+        self._sentinel_config = sentinel
+        self._acks = min_replicas_ack
+        # WAIT's own timeout, inside the operation's bound so that WAIT answers
+        # with its count (a clear "too few replicas") before _call gives up.
+        self._wait_ms = max(1, int(timeout * 800))
         self._redis: Redis | None = None
+        self._sentinel: SentinelPrimary | None = None
 
     async def open(self) -> None:
-        self._redis = Redis.from_url(
-            self.url,
+        connection: dict[str, Any] = {
             # The bound is enforced in _call with asyncio.timeout: redis-py's own
             # socket_timeout wraps every read in wait_for (a task per command).
-            socket_timeout=None,
-            socket_connect_timeout=self._timeout,
-            # One quick retry covers a connection Redis closed while idle;
-            # more would only stretch the time until a failing store says so.
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=30,
-            decode_responses=False,
-        )
+            "socket_timeout": None,
+            "socket_connect_timeout": self._timeout,
+            # One quick retry covers a connection Redis closed while idle (and,
+            # with Sentinel, one that a failover moved to a new primary); more
+            # would only stretch the time until a failing store says so.
+            "retry": Retry(NoBackoff(), 1),
+            "health_check_interval": 30,
+            "decode_responses": False,
+        }
+        if self._sentinel_config is None:
+            self._redis = Redis.from_url(self.url, **connection)
+        else:
+            self._sentinel = SentinelPrimary(
+                self.url, self._sentinel_config, timeout=self._timeout, **connection
+            )
         try:
-            await self._call(self._redis.ping())  # type: ignore[arg-type]
+            await self._call(self._r.ping())  # type: ignore[arg-type]
         except StoreError as exc:
             await self.close()
             raise StoreError(f"{self.name}: cannot reach redis: {exc}") from exc
         await self._check_settings()
+        await self._check_replicas()
+        if self._sentinel is not None:
+            self._sentinel.start_watching()
+
+    async def _check_replicas(self) -> None:
+        if not self._acks:
+            return
+        try:
+            replicas = await self.online_replicas()
+        except StoreError:
+            return  # INFO may be disabled by ACL; every write's WAIT still says
+        if replicas < self._acks:
+            log.warning(
+                "store.min_replicas_ack is %d but the redis primary reports %d replica(s) "
+                "in sync: every logout answers 503 until enough replicas are back",
+                self._acks,
+                replicas,
+            )
+
+    async def online_replicas(self) -> int:
+        """How many replicas the primary reports in sync (INFO replication
+        `slaveN: …,state=online`): only those can acknowledge a WAIT. A replica
+        still loading its first copy is connected but not online."""
+        info = await self._call(self._r.info("replication"))
+        return sum(
+            1
+            for key, value in info.items()
+            if key.startswith("slave")
+            and isinstance(value, dict)
+            and value.get("state") == "online"
+        )
 
     async def _check_settings(self) -> None:
-        assert self._redis is not None
         try:
-            policy = await self._call(self._redis.config_get("maxmemory-policy"))
+            policy = await self._call(self._r.config_get("maxmemory-policy"))
         except StoreError:
             return  # CONFIG may be disabled by ACL; README says what is needed
         value = policy.get(b"maxmemory-policy") or policy.get("maxmemory-policy")  # type: ignore[call-overload]
@@ -182,8 +250,11 @@ class RedisStore(Store):
             redis, self._redis = self._redis, None
             try:
                 await redis.aclose()
-            except RedisError:
+            except (RedisError, OSError):
                 pass
+        if self._sentinel is not None:
+            sentinel, self._sentinel = self._sentinel, None
+            await sentinel.aclose()
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
@@ -198,6 +269,8 @@ class RedisStore(Store):
 
     @property
     def _r(self) -> Redis:
+        if self._sentinel is not None:
+            return self._sentinel.client  # replaced when Sentinel names a new primary
         if self._redis is None:
             raise StoreError(f"{self.name}: not open")
         return self._redis
@@ -205,6 +278,26 @@ class RedisStore(Store):
     async def _script(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         # EVAL (not EVALSHA) keeps it stateless across Redis restarts; scripts are tiny.
         return await self._call(self._r.eval(script, len(keys), *keys, *args))  # type: ignore[misc]
+
+    async def _replicated_script(
+        self, script: str, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """A write that makes a logout done (a revocation, the fingerprint key).
+        With min_replicas_ack, WAIT follows it in one pipeline, so both run on
+        the same connection (WAIT counts the acknowledgements of the
+        connection's own writes); not a MULTI, where WAIT would not block."""
+        if not self._acks:
+            return await self._script(script, keys, args)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.eval(script, len(keys), *keys, *args)
+        pipe.wait(self._acks, self._wait_ms)
+        result, acked = await self._call(pipe.execute())
+        if int(acked) < self._acks:
+            raise NotReplicated(
+                f"{self.name}: the write reached {int(acked)} of {self._acks} replica(s) "
+                f"within {self._wait_ms} ms (store.min_replicas_ack)"
+            )
+        return result
 
     async def _get(self, key: str) -> bytes | None:
         value = await self._call(self._r.get(key))
@@ -236,7 +329,7 @@ class RedisStore(Store):
             keys.append(PREFIX + "lreq:" + lr.request_id)
             args += [f"{_ms(lr.expires_at)}:{lr.session_id}", _ms(lr.expires_at)]
         if keys:
-            await self._script(_REVOKE, keys, args)
+            await self._replicated_script(_REVOKE, keys, args)
 
     async def record_session(self, session: SessionRecord) -> None:
         await self._script(
@@ -341,5 +434,5 @@ class RedisStore(Store):
         return sorted(entries, key=lambda e: (e.kind, e.fingerprint))
 
     async def claim_meta(self, key: str, value: str) -> str:
-        stored = await self._script(_CLAIM, [PREFIX + "meta:" + key], [value])
+        stored = await self._replicated_script(_CLAIM, [PREFIX + "meta:" + key], [value])
         return stored.decode() if isinstance(stored, bytes) else str(stored)

@@ -66,6 +66,20 @@ def report(res: dict[str, Any]) -> str:
             f"{st['free_requests_during_stall']} credential-free requests completed "
             f"(statuses {st['free_statuses']}), median {st['free_median_ms']:.2f} ms, max {st['free_max_ms']:.2f} ms"
         )
+    rl = res.get("replicated_logouts")
+    if rl:
+        out.append("")
+        out.append(
+            "logout latency on a Redis primary with one replica (POST /cas/logout, one connection, "
+            f"audit fsync off, {rl['calls_per_setting']:,} calls each):"
+        )
+        for acks in (0, 1):
+            v = rl[f"acks{acks}"]
+            out.append(
+                f"  min_replicas_ack: {acks}   p50 {v['p50_ms']:.3f} ms   p90 {v['p90_ms']:.3f} ms"
+                f"   p99 {v['p99_ms']:.3f} ms"
+            )
+        out.append(f"  WAIT for the replica adds {rl['delta_p50_ms']:.3f} ms at the median")
     ip = res["inproc"]
     big = ip["revocations_big"]
     out.append("")

@@ -23,6 +23,7 @@ from .processes import Procs
 from .procfs import rss_mb
 from .proxies import define_proxies, start_proxies
 from .redis_stall import redis_stall
+from .replicated_logouts import replicated_logouts
 from .report import report
 from .rounds import measured_proxies, run_rounds, summarize
 from .services import start_redis, start_upstream
@@ -89,6 +90,14 @@ def run(args: argparse.Namespace) -> int:
 
         results.update(summarize(px, done, rss))
         results["redis_stall"] = stall
+        # --- logout latency with min_replicas_ack 1 vs 0 (a primary and a replica)
+        results["replicated_logouts"] = (
+            None
+            if redis is None
+            else replicated_logouts(
+                procs, tmp, up_port, cpu_proxy, cpu_load, rounds, 300 if quick else 1000
+            )
+        )
         print(
             f"== load done ({time.monotonic() - started:.0f}s); in-process figures ...", flush=True
         )

@@ -7,12 +7,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from gateway.config import RedisSentinelConfig
 from gateway.store import Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SQLiteStore
 
-BACKENDS = ["memory", "sqlite", "redis"]
+# redis_sentinel: the primary found through Sentinel, every revocation write
+# acknowledged by its replica (min_replicas_ack: 1), so WAIT runs on each one.
+BACKENDS = ["memory", "sqlite", "redis", "redis_sentinel"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -29,12 +32,24 @@ def make_store(
     if backend == "redis":
         server = request.getfixturevalue("redis_server")
         server.flush()
+    if backend == "redis_sentinel":
+        setup = request.getfixturevalue("redis_sentinel_setup")
+        setup.primary.flush()
+        sentinel = RedisSentinelConfig(
+            tuple(("127.0.0.1", s.port) for s in setup.sentinels), setup.service
+        )
 
     def make() -> Store:
         if backend == "memory":
             return memory  # one process: "replicas" share the object
         if backend == "sqlite":
             return SQLiteStore(tmp_path / "gateway.db")
+        if backend == "redis_sentinel":
+            # The URL's host:port is not used: Sentinel names the primary. A generous
+            # bound: a replica's fsync on a busy machine is not a lost acknowledgement.
+            return RedisStore(
+                "redis://127.0.0.1:1/0", sentinel=sentinel, min_replicas_ack=1, timeout=2.0
+            )
         return RedisStore(server.url)
 
     yield make

@@ -32,6 +32,8 @@ def test_section_keys_are_the_field_names() -> None:
         "redis_url",
         "on_error",
         "fingerprint_key",
+        "redis_sentinel",
+        "min_replicas_ack",
     )
     assert yaml_keys(SAMLConfig) == tuple(f.name for f in dataclasses.fields(SAMLConfig))
 
