@@ -209,9 +209,9 @@ def test_primary_switch_under_a_stream_of_logouts(tmp_path, upstream, sentinel_s
             f"{probes.count(503)} 503, {probes.count(200)} forwarded; seen by the upstream "
             f"during the stream: {len(leaked)}"
         )
-        if how != "kill -9":
-            # The old primary still answers: only the Sentinel watch moves the pools.
-            assert any("per Sentinel): reconnecting" in gw.proc.text for gw in (a, b))
+        # Which mechanism moved the pools after a planned switch (the Sentinel
+        # watch's "reconnecting", or redis-py re-resolving on a READONLY error)
+        # depends on timing; what must hold is asserted above and below.
         if how != "SENTINEL FAILOVER":
             # During the switch a revoked session got 401 or 503: never the upstream.
             assert set(probes) <= {401, 503} and not leaked, probes
