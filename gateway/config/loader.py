@@ -29,6 +29,7 @@ from gateway.config.reader import SectionReader
 from gateway.config.section_keys import yaml_keys
 from gateway.config.sections import (
     check_required,
+    read_admin,
     read_audit,
     read_cas,
     read_limits,
@@ -82,6 +83,8 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
     cas = read_cas(top.section("cas", CASConfig))
     saml = read_saml(top.section("saml", SAMLConfig))
     limits = read_limits(top.section("limits", LimitsConfig))
+    public = None if "listen" in errors.paths else (listen_host, listen_port)
+    admin = read_admin(top, public)
     check_required(errors, routes, cas, saml)
 
     if errors.lines:
@@ -103,6 +106,7 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
         saml=saml,
         limits=limits,
         source=None if source is None else Path(os.path.abspath(source)),
+        admin=admin,
     )
 
 
