@@ -14,6 +14,7 @@ from gateway.store.base import (
     StoreError,
     TokenRecord,
 )
+from gateway.store.measured import MeasuredStore
 
 # What callers need: import it from here, never from `gateway.store.base`
 # (the backends inside this package do that).
@@ -21,6 +22,7 @@ __all__ = [
     "IndexEntry",
     "KeyMismatch",
     "LogoutRequestRecord",
+    "MeasuredStore",
     "Revocation",
     "SessionRecord",
     "Store",
