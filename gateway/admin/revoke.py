@@ -175,13 +175,14 @@ class Revoker:
 def revoke_audit_event(
     result: RevokeResult | None,
     *,
-    status: int,
+    status: int | None,
     client: str | None,
     request_id: str,
     user: str | None = None,
 ) -> AuditEvent:
     """The `logout` record of an administrator's revocation; `result` None: the
-    store failed (outcome `error`, nothing reported as revoked)."""
+    store failed (outcome `error`, nothing reported as revoked). `status` None:
+    no HTTP answer (`gateway revoke`)."""
     if result is None:
         return AuditEvent(
             event="logout",
