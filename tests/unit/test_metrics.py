@@ -14,6 +14,7 @@ from gateway.audit import AuditError, AuditEvent, CountingAudit
 from gateway.http import FORWARD, Forward, Respond
 from gateway.metrics import STORE_SECONDS_BUCKETS, Histogram, Metrics
 from gateway.store import MeasuredStore, Revocation, SessionRecord, Store, StoreError
+from gateway.store.measured import REVOKED_SAMPLE
 from gateway.store.memory import MemoryStore
 
 
@@ -119,7 +120,8 @@ def test_measured_store_delegates_and_times_each_operation():
     async def go():
         await store.open()
         await store.revoke([Revocation("ab" * 16, "session", 2e9)])
-        assert await store.revoked(["ab" * 16, "cd" * 16], 1e9) == {"ab" * 16}
+        for _ in range(2 * REVOKED_SAMPLE):  # the hot-path lookup is sampled
+            assert await store.revoked(["ab" * 16, "cd" * 16], 1e9) == {"ab" * 16}
         await store.record_session(SessionRecord("cd" * 16, 1e9, 1e9, 2e9, "bob"))
         assert (await store.get_session("cd" * 16, 1e9)).user == "bob"
         assert await store.count_revoked(1e9) == 1
@@ -129,7 +131,7 @@ def test_measured_store_delegates_and_times_each_operation():
     run(go())
     counts = {op: h.count for op, h in m.store.items()}
     assert counts == {
-        "revoked": 1,
+        "revoked": 2,
         "revoke": 1,
         "record_session": 1,
         "get_session": 1,
@@ -143,9 +145,23 @@ def test_measured_store_times_failures_too():
             raise StoreError("down")
 
     m = Metrics()
-    with pytest.raises(StoreError):
-        run(MeasuredStore(Broken(), m).revoked(["ab" * 16], 0))
+    store = MeasuredStore(Broken(), m)
+    for _ in range(REVOKED_SAMPLE):
+        with pytest.raises(StoreError):
+            run(store.revoked(["ab" * 16], 0))
     assert m.store["revoked"].count == 1
+
+
+def test_the_hot_path_lookup_is_sampled_and_unsampled_calls_are_the_inner_coroutine():
+    m = Metrics()
+    inner = MemoryStore()
+    store = MeasuredStore(inner, m)
+    for i in range(1, 3 * REVOKED_SAMPLE + 1):
+        call = store.revoked(["ab" * 16], 0)
+        # unsampled: the inner store's own coroutine, no wrapper around it
+        assert (call.cr_code is MemoryStore.revoked.__code__) == (i % REVOKED_SAMPLE != 0)
+        run(call)
+    assert m.store["revoked"].count == 3
 
 
 def test_prometheus_text_has_the_spec_names_and_exact_values():
