@@ -129,7 +129,8 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
     metrics = Metrics()
     async with contextlib.AsyncExitStack() as undo:
         try:
-            # Every store call timed for logout_gateway_store_seconds (SPEC §11).
+            # Store calls timed for logout_gateway_store_seconds (SPEC §11; the
+            # per-request lookup sampled, gateway/store/measured.py).
             store: Store = MeasuredStore(make_store(config.store), metrics)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
