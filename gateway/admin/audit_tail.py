@@ -95,7 +95,8 @@ class AuditFollower:
         if st.st_size == self._offset:
             return
         with open(self.path, "rb") as f:
-            if (os.fstat(f.fileno()).st_dev, os.fstat(f.fileno()).st_ino) != ident:
+            opened = os.fstat(f.fileno())
+            if (opened.st_dev, opened.st_ino) != ident:
                 return  # renamed between stat and open: the next refresh starts over
             f.seek(self._offset)
             data = f.read(st.st_size - self._offset)
