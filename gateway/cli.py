@@ -1,10 +1,11 @@
-"""The `gateway` command: run, check, replay, audit verify, saml metadata (and
-`python -m gateway`)."""
+"""The `gateway` command: run, check, replay, revoke, audit verify|summary, saml
+metadata (and `python -m gateway`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,12 +56,79 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _total_bytes(paths: Sequence[Path]) -> int:
+    total = 0
+    for path in paths:
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass  # the command itself reports the unreadable file
+    return total
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from gateway.audit import summary, verify
+    from gateway.progress import Progress
 
-    result = verify([Path(p) for p in args.paths])
+    paths = [Path(p) for p in args.paths]
+    progress = Progress("verifying", _total_bytes(paths), unit="bytes")
+    try:
+        result = verify(paths, progress=progress.update)
+    finally:
+        progress.close()
     print(summary(result))
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_audit_summary(args: argparse.Namespace) -> int:
+    import json
+
+    from gateway.audit.summary_report import SummaryError, format_table, summarize, to_json
+    from gateway.progress import Progress
+
+    paths = [Path(p) for p in args.paths]
+    progress = Progress("summarising", _total_bytes(paths), unit="bytes")
+    try:
+        report = summarize(paths, progress=progress.update)
+    except SummaryError as exc:
+        print(f"gateway audit summary: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(to_json(report), indent=1, ensure_ascii=True))
+    else:
+        print(format_table(report))
+    return EXIT_OK
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from gateway.admin.offline import OfflineRevokeError, read_secret, revoke_offline
+    from gateway.admin.revoke import check_target
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    try:
+        if args.user is not None:
+            target = check_target("user", args.user)
+        elif args.session_file is not None:
+            target = read_secret(args.session_file, "session")
+        else:
+            target = read_secret(args.token_file, "token")
+        audit_file = Path(args.audit_file).absolute() if args.audit_file else None
+        result = asyncio.run(revoke_offline(config, target, audit_file))
+    except ValueError as exc:  # a --user the endpoint would refuse too
+        print(f"gateway revoke: --user: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except OfflineRevokeError as exc:
+        print(f"gateway revoke: {exc}", file=sys.stderr)
+        return exc.code
+    print(json.dumps(result.answer()))
+    return EXIT_OK
 
 
 ACS_REQUIRED = (
@@ -133,21 +201,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     import asyncio
 
-    from gateway.mitm import FlowFileError, read_captures
+    from gateway.http import RecordedFlow
+    from gateway.mitm import FlowFileError, read_flows
+    from gateway.progress import Progress
     from gateway.replay import describe, replay, summary, write_report
 
+    flows: list[tuple[str, RecordedFlow]] = []
+    reading = Progress("reading captures", unit="flows")
     try:
-        flows = read_captures([Path(p) for p in args.files])
+        for path in (Path(p) for p in args.files):
+            for flow in read_flows(path):
+                flows.append((path.name, flow))
+                reading.update(len(flows))
     except FlowFileError as exc:
+        reading.close()
         print(f"gateway replay: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    reading.close()
     # Per-flow lines already say what happened; only real errors go to stderr.
     logging.basicConfig(level=logging.ERROR, format="gateway replay: %(message)s")
+    progress = Progress("replaying", len(flows), unit="flows")
     try:
-        results = asyncio.run(replay(config, flows))
+        results = asyncio.run(replay(config, flows, progress=progress.update))
     except ValueError as exc:  # a key file the config names cannot be used
         print(f"gateway replay: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    finally:
+        progress.close()
     if not args.quiet:
         for r in results:
             print(describe(r))
@@ -181,6 +261,35 @@ def build_parser() -> argparse.ArgumentParser:
     p_verify = audit_sub.add_parser("verify", help="verify audit files, oldest first")
     p_verify.add_argument("paths", nargs="+", metavar="PATH")
     p_verify.set_defaults(func=cmd_audit_verify)
+    p_summary = audit_sub.add_parser(
+        "summary", help="count audit records by event, route, reason, outcome and hour"
+    )
+    p_summary.add_argument("paths", nargs="+", metavar="PATH", help="oldest first")
+    p_summary.add_argument("--json", action="store_true", help="one JSON object instead")
+    p_summary.set_defaults(func=cmd_audit_summary)
+
+    p_revoke = sub.add_parser(
+        "revoke",
+        help="revoke a user's credentials, a session or a token in the configured store",
+        description="Revoke in the configured (shared) store, without a running gateway. "
+        "Session ids and tokens are read from files ('-': stdin), never from the command "
+        'line. Prints {"invalidated": N, "previously_invalidated": M}.',
+        # No `--session VALUE` read as `--session-file VALUE`: a value typed on the
+        # command line must be refused, not taken for a file name.
+        allow_abbrev=False,
+    )
+    p_revoke.add_argument("--config", default="config.yaml")
+    what = p_revoke.add_mutually_exclusive_group(required=True)
+    what.add_argument("--user", metavar="NAME", help="every credential learned for this user")
+    what.add_argument("--session-file", metavar="FILE", help="a file holding one session id")
+    what.add_argument("--token-file", metavar="FILE", help="a file holding one token")
+    p_revoke.add_argument(
+        "--audit-file",
+        metavar="PATH",
+        help="write the audit record here (its own chain) instead of audit.path; needed "
+        "while a gateway holds audit.path",
+    )
+    p_revoke.set_defaults(func=cmd_revoke)
 
     p_replay = sub.add_parser(
         "replay", help="show what the gateway would do with captured traffic (offline)"
@@ -212,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `gateway audit summary … | head`: the reader went away. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     return code
 
 

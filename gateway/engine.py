@@ -36,9 +36,18 @@ from gateway.http import FORWARD, Decision, Request, Respond, Response
 from gateway.jwt_tokens import InvalidJWT, JWTVerifier, looks_like_jwt
 from gateway.logouts import LogoutKit, RouteFamily, build_logout_routes
 from gateway.oidc.logout_token import LogoutTokenVerifier
+from gateway.principals import user_key
 from gateway.routes import RouteTable, normalise_path
 from gateway.saml.redirect_binding import Signer
-from gateway.store import NotReplicated, Revocation, SessionRecord, Store, StoreError
+from gateway.session_users import session_user
+from gateway.store import (
+    IndexEntry,
+    NotReplicated,
+    Revocation,
+    SessionRecord,
+    Store,
+    StoreError,
+)
 from gateway.token_learning import (
     AUTHENTICATE_PATH,
     LEARNING_FORWARD,
@@ -182,10 +191,17 @@ class Gateway:
         now = self.clock()
         expires = now + self.config.sessions.max_lifetime
         tickets = [t for t in query.values(req.query, "ticket") if t]
+        user = session_user(resp, self.config.sessions.user_header)
         try:
             for value in sessions:
                 session_fp = self.fingerprint(SESSION, value)
-                await self.store.record_session(SessionRecord(session_fp, now, now, expires))
+                await self.store.record_session(SessionRecord(session_fp, now, now, expires, user))
+                if user is not None:
+                    # Listed under the user, so POST /-/revoke {"user"} finds it anywhere.
+                    await self.store.index_credentials(
+                        [user_key(self.fingerprint, user)],
+                        [IndexEntry(session_fp, SESSION, expires)],
+                    )
                 for ticket in tickets:
                     await self.store.record_ticket(
                         self.fingerprint(TICKET, ticket), session_fp, expires

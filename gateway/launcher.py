@@ -122,6 +122,8 @@ async def serve(config: Config) -> int:
     except StartupError as exc:
         print(f"gateway: cannot start: {exc}", file=sys.stderr)
         return 1
+    if runtime.admin is not None:
+        print(f"gateway admin listening on {runtime.admin.url}", flush=True)
     opts = options.Options()
     m = lean_master(opts, LogoutGateway(runtime), Announce())
     opts.update(**proxy_options(config))

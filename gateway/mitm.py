@@ -303,10 +303,12 @@ class LogoutGateway:
             else:
                 decision = await runtime.gateway.handle_request(req)
             apply(flow, decision)
+            runtime.metrics.count_decision(decision)  # a plain increment (gateway/metrics.py)
             if not (isinstance(decision, Forward) and decision.route is None):
                 mark(flow, decision, runtime.gateway.route_of(req))
         except Exception:
             log.exception("logout gateway: error handling a request; answered 503")
+            runtime.metrics.count_error()
             try:
                 answer = await runtime.gateway.gateway_error(req, "request")
                 flow.response = make_response(answer)

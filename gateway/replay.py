@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
 
@@ -65,7 +65,13 @@ class FlowResult:
     error: str | None = None
 
 
-async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> list[FlowResult]:
+async def replay(
+    config: Config,
+    flows: Iterable[tuple[str, RecordedFlow]],
+    progress: Callable[[int], None] | None = None,
+) -> list[FlowResult]:
+    """What the gateway would do with each flow; `progress`, if given, is told
+    how many flows are done after each one."""
     store = MemoryStore()
     await store.open()
     fingerprint = Fingerprinter(await store.fingerprint_key(config.store.fingerprint_key))
@@ -120,6 +126,8 @@ async def replay(config: Config, flows: Iterable[tuple[str, RecordedFlow]]) -> l
                 result.outcome = first.outcome
                 result.credentials = list(first.credentials)
             results.append(result)
+            if progress is not None:
+                progress(index)
     finally:
         await gw.close()
     return results

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from dataclasses import dataclass, field
 
-from gateway.audit import AuditError, AuditLog
+from gateway.admin.revoke import Revoker
+from gateway.admin.server import AdminServer
+from gateway.admin.service import AdminService
+from gateway.audit import AuditError, AuditLog, CountingAudit
 from gateway.audit.flood import FloodLimitedAudit
 from gateway.config import Config
 from gateway.credentials import Fingerprinter
 from gateway.engine import Gateway
 from gateway.keys import load_idp_keys, load_protocol_keys
+from gateway.metrics import Metrics
 from gateway.oidc.keys import load_logout_token_verifier
-from gateway.store import Store, StoreError, make_store
+from gateway.store import MeasuredStore, Store, StoreError, make_store
 from gateway.tls import server_cert_problems
 
 log = logging.getLogger("gateway")
@@ -38,9 +43,11 @@ class Runtime:
     gateway: Gateway
     store: Store
     audit: AuditLog
-    flood: FloodLimitedAudit  # what the engine writes to, in front of `audit`
+    flood: FloodLimitedAudit  # in front of `audit`; the engine writes to a counter in front of it
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closed: bool = False
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics and the status page show
+    admin: AdminServer | None = None  # the admin server, when admin.listen is set
 
     def request_audit_reopen(self) -> None:
         """SIGHUP: reopen the audit file off the event loop (a write may hold it)."""
@@ -67,6 +74,11 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        if self.admin is not None:
+            try:
+                await self.admin.stop()  # first: no admin request may outlive the store
+            except Exception:
+                log.exception("admin server: error while stopping")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -81,7 +93,7 @@ class Runtime:
         self.audit.close()
 
 
-async def _tick_flood_forever(flood: FloodLimitedAudit) -> None:
+async def _tick_flood_forever(flood: FloodLimitedAudit, metrics: Metrics) -> None:
     # A minute's `suppressed` record is written soon after the minute ends,
     # even when no later record comes along to trigger it.
     while True:
@@ -89,6 +101,7 @@ async def _tick_flood_forever(flood: FloodLimitedAudit) -> None:
         try:
             await flood.tick()
         except AuditError as exc:
+            metrics.audit_failed(str(exc))
             log.error("audit: could not write a suppressed-records summary: %s", exc)
 
 
@@ -114,9 +127,12 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"state_dir: cannot create {config.state_dir}: {exc}") from exc
+    metrics = Metrics()
     async with contextlib.AsyncExitStack() as undo:
         try:
-            store = make_store(config.store)
+            # Store calls timed for logout_gateway_store_seconds (SPEC §11; the
+            # per-request lookup sampled, gateway/store/measured.py).
+            store: Store = MeasuredStore(make_store(config.store), metrics)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
         undo.push_async_callback(store.close)
@@ -138,19 +154,48 @@ async def start(config: Config, *, background: bool = True) -> Runtime:
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
         flood = FloodLimitedAudit(audit, config.audit.flood.per_client_per_minute)
+        counted = CountingAudit(flood, metrics)  # logouts, revoked uses, audit failures
         gateway = Gateway(
             config,
             store,
-            flood,
+            counted,
             fingerprint,
             signer=signer,
             jwt_verifier=verifier,
             logout_token_verifier=logout_tokens,
             idp_certificates=idp_certificates,
         )
-        runtime = Runtime(config, gateway, store, audit, flood)
+        runtime = Runtime(config, gateway, store, audit, flood, metrics=metrics)
+        if config.admin.listen_host is not None:
+            runtime.admin = _start_admin(config, runtime, counted)
+            undo.push_async_callback(runtime.admin.stop)
         if background:
             runtime._tasks.append(asyncio.create_task(_purge_forever(store)))
-            runtime._tasks.append(asyncio.create_task(_tick_flood_forever(flood)))
+            runtime._tasks.append(asyncio.create_task(_tick_flood_forever(flood, metrics)))
         undo.pop_all()  # started: from here on the runtime's owner closes it
     return runtime
+
+
+def _start_admin(config: Config, runtime: Runtime, audit: CountingAudit) -> AdminServer:
+    """The admin server on `admin.listen`, serving from now on (SPEC §11)."""
+    assert config.admin.listen_host is not None and config.admin.listen_port is not None
+    gw = runtime.gateway
+    revoker = Revoker(config, runtime.store, gw.fingerprint, gw.credentials, gw.clock)
+    service = AdminService(
+        config=config,
+        store=runtime.store,
+        audit=audit,
+        audit_path=config.audit.path,
+        metrics=runtime.metrics,
+        revoker=revoker,
+    )
+    server = AdminServer(service, config.admin.listen_host, config.admin.listen_port)
+    try:
+        server.listen()
+    except OSError as exc:
+        host, port = config.admin.listen_host, config.admin.listen_port
+        shown = f"[{host}]" if ":" in host else host
+        why = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise StartupError(f"admin.listen: cannot listen on {shown}:{port}: {why}") from exc
+    log.info("admin server listening on %s", server.url)
+    return server

@@ -63,6 +63,10 @@ TGT_COOKIE = "CASTGC"
 DEMO_USER = "admin"
 OIDC_REALM = "oidc1"
 OIDC_CLIENT_ID = "demo-kibana"
+# Names the user on the answer that creates a session, as many SSO front-ends
+# do; the gateway's `sessions.user_header` learns who a session belongs to.
+USER_HEADER = "X-Authenticated-User"
+_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -303,6 +307,7 @@ class DemoState:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     tgts: set[str] = field(default_factory=set)
+    tgt_users: dict[str, str] = field(default_factory=dict)  # TGT -> user (/cas/login?username=)
     tickets: dict[str, str | None] = field(default_factory=dict)  # live ST -> TGT
     used_tickets: set[str] = field(default_factory=set)
     sessions: dict[str, Session] = field(default_factory=dict)
@@ -313,14 +318,21 @@ class DemoState:
 
     # CAS / MRS ---------------------------------------------------------------
 
-    def ensure_tgt(self, tgt: str | None) -> tuple[str, bool]:
-        """The caller's ticket-granting ticket, or a new one. (tgt, created)."""
+    def ensure_tgt(self, tgt: str | None, user: str | None = None) -> tuple[str, bool]:
+        """The caller's ticket-granting ticket, or a new one (also when another
+        user logs in). (tgt, created)."""
         with self.lock:
-            if tgt and tgt in self.tgts:
+            if tgt and tgt in self.tgts and (user is None or self.tgt_users.get(tgt) == user):
                 return tgt, False
             new = "TGT-" + secrets.token_urlsafe(24)
             self.tgts.add(new)
+            if user is not None:
+                self.tgt_users[new] = user
             return new, True
+
+    def tgt_user(self, tgt: str | None) -> str | None:
+        with self.lock:
+            return self.tgt_users.get(tgt) if tgt else None
 
     def issue_ticket(self, tgt: str) -> str:
         ticket = "ST-" + secrets.token_urlsafe(24)
@@ -645,7 +657,11 @@ class DemoApp:
     # CAS ---------------------------------------------------------------------
 
     def cas_login(self, req: Request) -> Reply:
-        tgt, created = self.state.ensure_tgt(req.cookies.get(TGT_COOKIE))
+        # Demo: no password; `username` picks who logs in (default DEMO_USER).
+        user = req.arg("username")
+        if user is not None and not _USERNAME.fullmatch(user):
+            return html_reply(400, "Demo CAS: invalid username")
+        tgt, created = self.state.ensure_tgt(req.cookies.get(TGT_COOKIE), user)
         headers = [("Set-Cookie", f"{TGT_COOKIE}={tgt}; Path=/cas; HttpOnly")] if created else []
         service = req.arg("service")
         if not service:
@@ -705,10 +721,12 @@ class DemoApp:
         accepted, tgt = self.state.consume_ticket(ticket)
         if not accepted:
             return json_reply(401, {"errorCode": "INVALID_TICKET", "errorMsg": "ticket was used"})
-        sid = self.state.create_session(DEMO_USER, ticket, tgt)
+        user = self.state.tgt_user(tgt) or DEMO_USER
+        sid = self.state.create_session(user, ticket, tgt)
         rest = [(k, v) for k, v in req.query if k != "ticket"]
         location = req.raw_path + ("?" + urlencode(rest) if rest else "")
-        return redirect(location, [("Set-Cookie", f"{SESSION_COOKIE}={sid}; Path=/; HttpOnly")])
+        headers = [("Set-Cookie", f"{SESSION_COOKIE}={sid}; Path=/; HttpOnly"), (USER_HEADER, user)]
+        return redirect(location, headers)
 
     def mrs_single_logout(self, req: Request) -> Reply:
         """CAS back-channel logout (what java-cas-client's SingleSignOutFilter takes):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
 import sys
 import time
@@ -88,6 +89,9 @@ class Gateway:
             cwd=config.parent,
         )
         self.port = int(self.proc.wait_ready().group(1))
+        # printed before the proxy's own line when admin.listen is set
+        admin = re.search(r"gateway admin listening on http://\S+:(\d+)", self.proc.text)
+        self.admin_port = int(admin.group(1)) if admin else None
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         return self.proc.stop(sig)

@@ -10,6 +10,7 @@ The modules, one concern each:
 * ``fileio``   raw file-descriptor helpers of the writer;
 * ``verifier`` :func:`verify` and its one-line :func:`summary`;
 * ``flood``    flood control in front of a writer (SPEC §7.1), imported from there;
+* ``counting`` counting what is audited for ``/metrics``, in front of a writer;
 * ``errors``   the exceptions.
 
 Import from here; the names below are the audit log's public API. A submodule
@@ -19,6 +20,7 @@ loading it would rebind ``gateway.audit.<name>`` to the module.
 
 from __future__ import annotations
 
+from gateway.audit.counting import CountingAudit
 from gateway.audit.errors import AuditCorrupt, AuditError, AuditInUse
 from gateway.audit.lockfile import lock_path
 from gateway.audit.record import AuditEvent
@@ -36,6 +38,7 @@ __all__ = [
     "AuditInUse",
     "AuditLog",
     "AuditWriter",
+    "CountingAudit",
     "VerifyResult",
     "chain_path",
     "lock_path",

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,9 @@ from gateway.audit.fileio import os_error_text
 from gateway.audit.record import line_hash, parse_record_line
 from gateway.audit.sidecar import chain_path, read_sidecar_file
 
-__all__ = ["VerifyResult", "summary", "verify"]
+__all__ = ["PROGRESS_EVERY", "VerifyResult", "summary", "verify"]
+
+PROGRESS_EVERY = 4096  # lines between two progress reports
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class VerifyResult:
     error: str | None
 
 
-def verify(paths: Sequence[Path]) -> VerifyResult:
+def verify(paths: Sequence[Path], progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Check audit files given oldest first; each rotated file chains into the next.
 
     Every line must be a canonical record with exactly the FIELDS keys, ``seq`` one
@@ -38,12 +40,15 @@ def verify(paths: Sequence[Path]) -> VerifyResult:
     the last line too: that catches an edit of the last record.
 
     Reads each file line by line, so memory stays flat however large the log.
+    `progress`, if given, is told the bytes read so far every PROGRESS_EVERY
+    lines and at the end of each file.
     """
     records = 0
     first_seq: int | None = None
     last_seq: int | None = None
     last_hash: str | None = None
     last_where = ""
+    bytes_read = 0
 
     def result(error: str | None) -> VerifyResult:
         return VerifyResult(
@@ -69,6 +74,9 @@ def verify(paths: Sequence[Path]) -> VerifyResult:
             try:
                 for raw in f:
                     lineno += 1
+                    bytes_read += len(raw)
+                    if progress is not None and lineno % PROGRESS_EVERY == 0:
+                        progress(bytes_read)
                     where = f"{name}:{lineno}"
                     if not raw.endswith(b"\n"):
                         return result(f"{where}: no trailing newline (truncated last line)")
@@ -94,6 +102,8 @@ def verify(paths: Sequence[Path]) -> VerifyResult:
                     records += 1
             except OSError as e:
                 return result(f"{name}: cannot read: {os_error_text(e)}")
+        if progress is not None:
+            progress(bytes_read)
 
     # The chain cannot vouch for the last record; the sidecar written with it can.
     # It may be ahead of what was read (a record appended meanwhile): only an equal

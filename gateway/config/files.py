@@ -10,7 +10,9 @@ from pathlib import Path
 
 from gateway.config.values import describe
 
-__all__ = ["file_converter", "path_converter"]
+__all__ = ["MIN_ADMIN_TOKEN_CHARS", "file_converter", "path_converter", "secret_file_converter"]
+
+MIN_ADMIN_TOKEN_CHARS = 32
 
 
 def path_converter(base_dir: Path) -> Callable[[object], Path]:
@@ -67,3 +69,44 @@ def _file_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror}"
     return None
+
+
+def secret_file_converter(base_dir: Path) -> Callable[[object], tuple[Path, str]]:
+    """A file holding one bearer secret (`admin.token_file`): (path, secret).
+
+    Surrounding whitespace (a trailing newline) is stripped; the secret must be
+    at least MIN_ADMIN_TOKEN_CHARS printable ASCII characters without spaces (it
+    travels in an Authorization header). The file must not be open to group or
+    others (mode 0600 or stricter), as ssh insists for its keys: a secret
+    anyone on the host can read protects nothing. Never echoes the content.
+    """
+    to_file = file_converter(base_dir)
+
+    def convert(value: object) -> tuple[Path, str]:
+        path = to_file(value)
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ValueError(
+                f"{path} is open to group or others (mode {stat.S_IMODE(mode):04o}); "
+                f"make it readable by the gateway's user only: chmod 600 {path}"
+            )
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            secret = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: the token must be printable ASCII") from None
+        if not secret:
+            raise ValueError(f"{path} is empty")
+        if any(not ch.isprintable() or ch.isspace() for ch in secret):
+            raise ValueError(f"{path}: the token must be one word of printable ASCII")
+        if len(secret) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"{path}: the token must be at least {MIN_ADMIN_TOKEN_CHARS} characters "
+                f"(has {len(secret)}); e.g. `openssl rand -hex 32 > {path}`"
+            )
+        return path, secret
+
+    return convert

@@ -32,6 +32,7 @@ from gateway.config.section_keys import yaml_keys
 from gateway.config.sections import (
     check_oidc_required,
     check_required,
+    read_admin,
     read_audit,
     read_cas,
     read_limits,
@@ -89,6 +90,8 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
     saml = read_saml(top.section("saml", SAMLConfig))
     limits = read_limits(top.section("limits", LimitsConfig))
     oidc = read_oidc(top.section("oidc", OIDCConfig))
+    public = None if "listen" in errors.paths else (listen_host, listen_port)
+    admin = read_admin(top, public)
     check_required(errors, routes, cas, saml)
     check_oidc_required(errors, routes, oidc)
     explicit = [name for name in ROUTE_DEFAULTS if routes_section.has(name)]
@@ -114,6 +117,7 @@ def parse_config(data: object, base_dir: Path, source: Path | None = None) -> Co
         limits=limits,
         source=None if source is None else Path(os.path.abspath(source)),
         oidc=oidc,
+        admin=admin,
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "ROUTE_MODES",
     "SIG_ALGS",
     "STORE_BACKENDS",
+    "AdminConfig",
     "AuditConfig",
     "AuditFloodConfig",
     "CASConfig",
@@ -117,6 +118,10 @@ class SessionsConfig:
     idle_timeout: int | None
     # SPEC §5: `;jsessionid=` path parameters and `?jsessionid=` query parameters.
     url_parameters: bool = True
+    # Extension to SPEC §4.1 (issue 15): a response header naming the user on the upstream's
+    # answer that sets a session cookie, so sessions are listed per user (POST /-/revoke).
+    # Lower-cased; None: sessions are learned without a user.
+    user_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,17 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """SPEC §11 / §4.1 `admin`: the admin server (health, metrics, revoke, status page)."""
+
+    listen_host: str | None  # listen_host and listen_port are the YAML key `listen`; None: off
+    listen_port: int | None
+    token_file: Path | None
+    # The bearer token read from token_file at load time (whitespace stripped); not a YAML key.
+    token: str | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Config:
     listen_host: str  # listen_host and listen_port are the YAML key `listen`
     listen_port: int
@@ -267,3 +283,4 @@ class Config:
     limits: LimitsConfig
     source: Path | None  # the file it was loaded from; not a YAML key
     oidc: OIDCConfig = OIDC_DEFAULTS
+    admin: AdminConfig = AdminConfig(None, None, None)

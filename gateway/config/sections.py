@@ -17,15 +17,17 @@ from gateway.config.addresses import (
     as_source_network,
     as_upstream,
     as_url,
+    parse_listen,
 )
 from gateway.config.errors import ErrorCollector
-from gateway.config.files import file_converter
+from gateway.config.files import file_converter, secret_file_converter
 from gateway.config.model import (
     ON_ERROR_CHOICES,
     ROUTE_DEFAULTS,
     ROUTE_MODES,
     SIG_ALGS,
     STORE_BACKENDS,
+    AdminConfig,
     AuditConfig,
     AuditFloodConfig,
     CASConfig,
@@ -45,12 +47,14 @@ from gateway.config.model import (
     UpstreamTLSConfig,
 )
 from gateway.config.reader import SectionReader
+from gateway.config.section_keys import yaml_keys
 from gateway.config.values import (
     as_audience,
     as_bool,
     as_claim_name,
     as_cookie_name,
     as_fingerprint_key,
+    as_header_name,
     as_jwt_algorithm,
     as_max_body_bytes,
     as_min_replicas_ack,
@@ -66,6 +70,7 @@ from gateway.config.values import (
 __all__ = [
     "check_oidc_required",
     "check_required",
+    "read_admin",
     "read_audit",
     "read_cas",
     "read_limits",
@@ -193,6 +198,7 @@ def read_sessions(r: SectionReader) -> SessionsConfig:
         max_lifetime=r.get("max_lifetime", 12 * 3600, positive_duration),
         idle_timeout=r.get("idle_timeout", None, optional(positive_duration)),
         url_parameters=r.get("url_parameters", True, as_bool),
+        user_header=r.get("user_header", None, optional(as_header_name)),
     )
 
 
@@ -304,6 +310,36 @@ def read_oidc(r: SectionReader) -> OIDCConfig:
 
 def read_limits(r: SectionReader) -> LimitsConfig:
     return LimitsConfig(max_body_bytes=r.get("max_body_bytes", 65536, as_max_body_bytes))
+
+
+# `admin.listen: "host:port"` fills two fields; the token is read from token_file.
+ADMIN_KEYS = yaml_keys(
+    AdminConfig, renamed={"listen_host": "listen", "listen_port": "listen"}, not_in_yaml=("token",)
+)
+_WILDCARD_HOSTS = ("0.0.0.0", "::")  # noqa: S104 - compared with, never bound
+
+
+def read_admin(top: SectionReader, public: tuple[str, int] | None) -> AdminConfig:
+    """`admin` (SPEC §11). `public`: the proxy's own listen address, None when invalid."""
+    r = SectionReader(top.errors, top.base_dir, top.child("admin"), top.raw("admin"), ADMIN_KEYS)
+    listen = r.get("listen", None, optional(parse_listen))
+    if listen is not None and public is not None:
+        (host, port), (public_host, public_port) = listen, public
+        # A wildcard address binds the port on every address, the other one's too.
+        same_host = host == public_host or host in _WILDCARD_HOSTS or public_host in _WILDCARD_HOSTS
+        if port != 0 and port == public_port and same_host:
+            r.error(
+                "listen",
+                f"must differ from the public listen address ({public_host}:{public_port}): "
+                "the admin server never shares the proxy's port",
+            )
+    token = r.get("token_file", None, optional(secret_file_converter(r.base_dir)))
+    return AdminConfig(
+        listen_host=listen[0] if listen else None,
+        listen_port=listen[1] if listen else None,
+        token_file=token[0] if token else None,
+        token=token[1] if token else None,
+    )
 
 
 def check_required(

@@ -20,6 +20,7 @@ __all__ = [
     "as_claim_name",
     "as_cookie_name",
     "as_fingerprint_key",
+    "as_header_name",
     "as_jwt_algorithm",
     "as_max_body_bytes",
     "as_min_replicas_ack",
@@ -180,6 +181,15 @@ def as_cookie_name(value: object) -> str:
     if not _COOKIE_NAME_RE.fullmatch(value):
         raise ValueError(f"invalid cookie name {value!r} (RFC 6265 token characters only)")
     return value
+
+
+def as_header_name(value: object) -> str:
+    """An HTTP header name (RFC 9110 token), lower-cased as the gateway compares them."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a header name string (got {describe(value)})")
+    if not _COOKIE_NAME_RE.fullmatch(value):  # a header name is the same token grammar
+        raise ValueError(f"invalid header name {value!r} (RFC 9110 token characters only)")
+    return value.lower()
 
 
 # --------------------------------------------------------------------------- tokens.jwt

@@ -15,6 +15,7 @@ from gateway.store.base import (
     StoreError,
     TokenRecord,
 )
+from gateway.store.measured import MeasuredStore
 
 # What callers need: import it from here, never from `gateway.store.base`
 # (the backends inside this package do that).
@@ -22,6 +23,7 @@ __all__ = [
     "IndexEntry",
     "KeyMismatch",
     "LogoutRequestRecord",
+    "MeasuredStore",
     "NotReplicated",
     "Revocation",
     "SessionRecord",

@@ -204,6 +204,14 @@ class Store(abc.ABC):
         repeated revoke-by-user can tell "previously invalidated", SPEC §11)."""
 
     @abc.abstractmethod
+    async def count_revoked(self, now: float) -> int:
+        """How many revocations are live (not yet expired) at `now`: the
+        `logout_gateway_live_revocations` gauge (SPEC §11). Off the hot path (a
+        scrape, the status page); may be O(revocations) but must not block the
+        event loop. Redis counts per minute of expiry, so a revocation may be
+        counted until the end of the minute it expires in."""
+
+    @abc.abstractmethod
     async def claim_meta(self, key: str, value: str) -> str:
         """Set `key` to `value` unless already set; return the stored value."""
 

@@ -154,6 +154,9 @@ class MemoryStore(Store):
         listed = self._index.get(key, {})
         return sorted((e for e in listed.values() if e.expires_at > now), key=_entry_order)
 
+    async def count_revoked(self, now: float) -> int:
+        return sum(1 for exp in self._revoked.values() if exp > now)
+
     async def claim_meta(self, key: str, value: str) -> str:
         return self._meta.setdefault(key, value)
 

@@ -50,26 +50,55 @@ T = TypeVar("T")
 PREFIX = "lg:"
 
 # ARGV[1] = n: KEYS[1..n] are revocation keys, ARGV[2..n+1] their expiry in ms
-# (an existing revocation keeps the later expiry). A key after those is a
-# LogoutRequest ID: ARGV[n+2] its value, ARGV[n+3] its expiry in ms. One
-# script, so a revocation and the ID it issued are both written or neither.
+# (an existing revocation keeps the later expiry). KEYS[n+1] is the hash that
+# counts live revocations per minute of expiry (the live-revocations gauge: a
+# count without scanning the keyspace); a revocation moved to a later expiry
+# moves to that minute. A key after those is a LogoutRequest ID: ARGV[n+2] its
+# value, ARGV[n+3] its expiry in ms. One script, so a revocation, its count and
+# the ID it issued are all written or none.
 # Every key is written even when it already holds the later expiry: WAIT
 # (min_replicas_ack) then measures a write of this connection that comes after
 # the one it repeats in the ordered replication stream, whatever the server
 # makes of a connection that wrote nothing.
 _REVOKE = """
 local n = tonumber(ARGV[1])
+local counts = KEYS[n + 1]
 for i = 1, n do
-  local exp = ARGV[i + 1]
-  local cur = redis.call('GET', KEYS[i])
-  if cur and tonumber(cur) > tonumber(exp) then exp = cur end
-  redis.call('SET', KEYS[i], exp, 'PXAT', exp)
+  local exp_s = ARGV[i + 1]
+  local cur_s = redis.call('GET', KEYS[i])
+  local exp = tonumber(exp_s)
+  local cur = tonumber(cur_s or '0')
+  if exp > cur then
+    redis.call('HINCRBY', counts, math.floor(exp / 60000), 1)
+    if cur > 0 then redis.call('HINCRBY', counts, math.floor(cur / 60000), -1) end
+  else
+    exp_s, exp = cur_s, cur
+  end
+  redis.call('SET', KEYS[i], exp_s, 'PXAT', exp)
 end
-if #KEYS > n then
-  redis.call('SET', KEYS[n + 1], ARGV[n + 2], 'PXAT', tonumber(ARGV[n + 3]))
+if #KEYS > n + 1 then
+  redis.call('SET', KEYS[n + 2], ARGV[n + 2], 'PXAT', tonumber(ARGV[n + 3]))
 end
 return n
 """
+
+# KEYS[1]: the per-minute count hash; ARGV[1]: the caller's now, in minutes.
+# Sums the minutes not yet over and drops those that are.
+_COUNT_REVOKED = """
+local now = tonumber(ARGV[1])
+local total = 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local minute = tonumber(fields[i])
+  if minute < now then
+    redis.call('HDEL', KEYS[1], fields[i])
+  else
+    total = total + tonumber(fields[i + 1])
+  end
+end
+return total
+"""
+REVOCATION_COUNTS = PREFIX + "revcount"
 
 # KEYS[1]: session hash; ARGV: created, last_seen, expires_at (s), user or "", expiry ms.
 _RECORD_SESSION = """
@@ -324,12 +353,14 @@ class RedisStore(Store):
     ) -> None:
         keys = [PREFIX + "rev:" + r.fingerprint for r in revocations]
         args: list[object] = [len(keys), *(_ms(r.expires_at) for r in revocations)]
+        if not keys and logout_request is None:
+            return
+        keys.append(REVOCATION_COUNTS)
         if logout_request is not None:
             lr = logout_request
             keys.append(PREFIX + "lreq:" + lr.request_id)
             args += [f"{_ms(lr.expires_at)}:{lr.session_id}", _ms(lr.expires_at)]
-        if keys:
-            await self._replicated_script(_REVOKE, keys, args)
+        await self._replicated_script(_REVOKE, keys, args)
 
     async def record_session(self, session: SessionRecord) -> None:
         await self._script(
@@ -432,6 +463,10 @@ class RedisStore(Store):
             kind, _, fp = text.partition(":")
             entries.append(IndexEntry(fp, kind, float(score) / 1000.0))
         return sorted(entries, key=lambda e: (e.kind, e.fingerprint))
+
+    async def count_revoked(self, now: float) -> int:
+        total = await self._script(_COUNT_REVOKED, [REVOCATION_COUNTS], [int(now // 60)])
+        return max(0, int(total))
 
     async def claim_meta(self, key: str, value: str) -> str:
         stored = await self._replicated_script(_CLAIM, [PREFIX + "meta:" + key], [value])

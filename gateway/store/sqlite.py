@@ -458,6 +458,22 @@ class SQLiteStore(Store):
         )
         return [IndexEntry(_hex(fp), str(kind), _float(exp)) for fp, kind, exp in rows]
 
+    async def count_revoked(self, now: float) -> int:
+        def count() -> int:
+            # On the writer's thread and connection: a count over a million rows
+            # takes tens of milliseconds, which must not run on the event loop
+            # (the reader connection is used there). A read in WAL mode takes
+            # no write lock; queued writes wait for it at most that long.
+            w = self._writer
+            if w is None:
+                raise StoreError(f"{self.name}: not open")
+            row = w.execute(
+                "SELECT count(*) FROM revocations WHERE expires_at > ?", (now,)
+            ).fetchone()
+            return int(row[0])
+
+        return await self._in_thread(count)
+
     async def claim_meta(self, key: str, value: str) -> str:
         def claim() -> str:
             w = self._writer

@@ -17,7 +17,8 @@ package imports `children` and `redis_server` from there. By concern:
   seeding        bulk rows straight into a gateway's SQLite database
   rounds         the interleaved load windows and their medians
   redis_stall    credential-free requests while Redis is blocked
-  in_process     everything that runs gateway code (the only importer of `gateway`)
+  in_process     everything that runs gateway code (with metrics_cost, the only importers of `gateway`)
+  metrics_cost   what the metrics (decision counter, timed store) cost the request hook
   timing         timing calls in this process
   big_db         `gateway run` on the large database: start-up and RSS
   stats          median

@@ -116,6 +116,19 @@ def report(res: dict[str, Any]) -> str:
             f"{k} {ip[f'sign_{k}_cpu_us']:.0f} us" for k in ("rsa2048", "rsa3072", "ecp256")
         )
     )
+    mc = res.get("metrics_cost")
+    if mc:
+        c_us = res["proxies"]["c"]["cpu_ms_per_req"] * 1000
+        out.append(
+            "  metrics (decision counter + timed store lookup), LogoutGateway.request: "
+            f"{mc['hook_on_us']:.1f} us with, {mc['hook_off_us']:.1f} us without: "
+            f"{mc['delta_us']:+.2f} us ({(mc['ratio'] - 1) * 100:+.1f}%) = "
+            f"{mc['delta_us'] / c_us * 100:.2f}% of (c)'s CPU per request"
+        )
+        out.append(
+            f"    pieces alone: count_decision {mc['count_decision_ns']:.0f} ns, "
+            f"timed store lookup {mc['store_timing_ns']:+.0f} ns"
+        )
     bp = res["big_db_process"]
     out.append("")
     out.append(
@@ -136,7 +149,7 @@ def report(res: dict[str, Any]) -> str:
             f"{t['value']:.3f}{unit}"
             if unit == "x"
             else f"{t['value']:.3f} {unit}"
-            if unit == "ms"
+            if unit in ("ms", "%")
             else f"{t['value']:.1f} {unit}"
         )
         out.append(f"  [{'PASS' if t['pass'] else 'MISS'}] {t['target']}: {val}")

@@ -19,6 +19,7 @@ from .configs import make_keys
 from .in_process import in_process_figures
 from .load import Loader
 from .machine import machine
+from .metrics_cost import metrics_cost
 from .processes import Procs
 from .procfs import rss_mb
 from .proxies import define_proxies, start_proxies
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                 tmp, keys, n_big, quick, f"redis://127.0.0.1:{redis.port}/1" if redis else None
             )
         )
+        results["metrics_cost"] = asyncio.run(metrics_cost(tmp, quick))
         if multi:
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 

@@ -68,6 +68,15 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                 "ms",
                 ok,
             )
+    mc = res.get("metrics_cost")
+    if mc:
+        # Issue 15: the metrics must add no measurable cost to a proxied request.
+        add(
+            "metrics (decision counter + timed store) <= 1% of (c)'s CPU per request",
+            max(0.0, mc["delta_us"]) / (c["cpu_ms_per_req"] * 1000) * 100,
+            1.0,
+            "%",
+        )
     for name, label in (
         ("cas", "CAS logout (fsync on)"),
         ("saml_rsa2048", "SAML logout, RSA-2048"),

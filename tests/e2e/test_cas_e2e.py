@@ -320,6 +320,9 @@ def test_check_accepts_the_example_config(tmp_path):
         check=True,
         capture_output=True,
     )
+    token = tmp_path / "var" / "admin-token"  # as ./scripts/run creates it
+    token.write_text("0123456789abcdef" * 4 + "\n")
+    token.chmod(0o600)
     result = subprocess.run(
         [BIN / "gateway", "check", "--config", config], capture_output=True, text=True
     )

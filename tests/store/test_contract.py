@@ -344,3 +344,48 @@ def test_index_entries_are_purged_after_expiry(store, run):
     run(store.index_credentials(["user:bob"], [IndexEntry(FP1, "session", NOW + 10)]))
     run(store.purge_expired(NOW + 100))
     assert run(store.indexed_credentials("user:bob", NOW + 100)) == []
+
+
+# --------------------------------------------------------------------------- live revocations
+
+
+def test_count_revoked_counts_live_revocations_once(store, run):
+    assert run(store.count_revoked(NOW)) == 0
+    run(store.revoke([Revocation(FP1, "session", NOW + 600), Revocation(FP2, "token", NOW + 6000)]))
+    assert run(store.count_revoked(NOW)) == 2
+    # revoking again (later or earlier expiry) is still one revocation
+    run(store.revoke([Revocation(FP1, "session", NOW + 1200)]))
+    run(store.revoke([Revocation(FP2, "token", NOW + 60)]))
+    assert run(store.count_revoked(NOW)) == 2
+    # a revocation moved to a later expiry is counted until the later one
+    assert run(store.count_revoked(NOW + 900)) == 2
+    assert run(store.count_revoked(NOW + 1800)) == 1
+    assert run(store.count_revoked(NOW + 7200)) == 0
+
+
+def test_count_revoked_sees_every_handle(make_store, run):
+    a, b = make_store(), make_store()
+    run(a.open())
+    if b is not a:
+        run(b.open())
+    try:
+        run(a.revoke([Revocation(FP1, "session", NOW + 600)]))
+        run(b.revoke([Revocation(FP2, "token", NOW + 600), Revocation(FP3, "token", NOW + 600)]))
+        assert run(a.count_revoked(NOW)) == run(b.count_revoked(NOW)) == 3
+    finally:
+        run(a.close())
+        if b is not a:
+            run(b.close())
+
+
+def test_count_revoked_with_a_logout_request_in_the_same_write(store, run):
+    from gateway.store import LogoutRequestRecord
+
+    run(
+        store.revoke(
+            [Revocation(FP1, "token", NOW + 600)],
+            logout_request=LogoutRequestRecord("_req", "sess-z", NOW + 30),
+        )
+    )
+    assert run(store.count_revoked(NOW)) == 1
+    assert run(store.logout_request("_req", NOW)) == "sess-z"

@@ -20,7 +20,7 @@ def test_top_level_keys_are_the_spec_ones() -> None:
     assert TOP_LEVEL_KEYS == tuple(
         (
             "listen mode upstream state_dir tls upstream_tls store audit sessions tokens routes"
-            " cas saml limits oidc"
+            " cas saml limits oidc admin"
         ).split()
     )
 

@@ -161,6 +161,20 @@ def test_ticket_is_single_use_and_must_be_a_service_ticket(client: Client) -> No
     assert status == 302 and resp.getheader("Location") == "/web/x?lang=en"
 
 
+def test_login_as_a_named_user_and_the_user_header(client: Client) -> None:
+    # the default user, for tickets the demo CAS never issued
+    _, resp, _ = client.request("GET", "/web/?ticket=ST-unknown-2")
+    assert resp.getheader("X-Authenticated-User") == "admin"
+    _, resp, _ = client.request("GET", f"/cas/login?service={client.base}/web/&username=bob")
+    location = resp.getheader("Location").removeprefix(client.base)
+    status, resp, _ = client.request("GET", location)
+    assert status == 302 and resp.getheader("X-Authenticated-User") == "bob"
+    sid = resp.getheader("Set-Cookie").split(";")[0].split("=", 1)[1]
+    status, body = client.json("GET", "/web/v1/whoami", Cookie=f"JSESSIONID={sid}")
+    assert status == 200 and body["user"] == "bob"
+    assert client.request("GET", "/cas/login?service=http://x/&username=a%20b")[0] == 400
+
+
 def test_unauthenticated_page_redirects_to_cas_login(client: Client) -> None:
     status, resp, _ = client.request("GET", "/web/index.html")
     assert status == 302
