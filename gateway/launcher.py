@@ -71,6 +71,9 @@ def proxy_options(config: Config) -> dict[str, Any]:
         # Never ask the upstream for certificate details to forge one: with
         # `tls` set every client gets the configured certificate.
         "upstream_cert": False,
+        # SPEC §9: bodies over this go through streamed, never held whole; the
+        # gateway still decides on the headers first (gateway.mitm_bodies).
+        "stream_large_bodies": str(config.limits.stream_bodies_over),
     }
     combined = write_combined_pem(config)
     if combined is not None:
