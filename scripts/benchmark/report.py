@@ -5,6 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from .bodies import bodies_report
+
+
+def bodies_only_report(res: dict[str, Any]) -> str:
+    """`--bodies-only`: the machine, the bodies section and its targets."""
+    m = res["machine"]
+    out = [
+        f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, mitmproxy {m['mitmproxy']}; "
+        f"gateway {m['commit']}",
+        "",
+        *bodies_report(res["bodies"]),
+        "",
+        "targets:",
+        *(
+            f"  [{'PASS' if t['pass'] else 'MISS'}] {t['target']}: {t['value']:.1f} {t['unit']}"
+            for t in res["targets"]
+        ),
+        f"\n(total {res.get('elapsed_s', 0):.0f}s)",
+    ]
+    return "\n".join(out)
+
 
 def report(res: dict[str, Any]) -> str:
     out: list[str] = []
@@ -114,6 +135,9 @@ def report(res: dict[str, Any]) -> str:
             else ""
         )
     )
+    if "bodies" in res:
+        out.append("")
+        out.extend(bodies_report(res["bodies"]))
     out.append("")
     out.append("targets:")
     for t in res["targets"]:
