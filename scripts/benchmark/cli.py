@@ -59,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     lean.add_argument("--upstream", required=True)
     lean.add_argument("--port", type=int, required=True)
     lean.add_argument("--confdir", required=True)
+    lean.add_argument(
+        "--baseline", action="store_true", help="(b0): the lean master before issue 16's trims"
+    )
     bl = sub.add_parser("bodyload")
     bl.add_argument("--port", type=int, required=True)
     bl.add_argument("--kind", choices=("up", "down"), required=True)
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "lean":
         from .in_process import serve_lean_master
 
-        return serve_lean_master(args.upstream, args.port, args.confdir)
+        return serve_lean_master(args.upstream, args.port, args.confdir, args.baseline)
     if args.cmd == "memrss":
         from .in_process import memory_store_growth_mb
 

@@ -44,16 +44,17 @@ def report(res: dict[str, Any]) -> str:
     )
     out.append("")
     out.append(
-        "proxy                          req/s   CPU ms/req (min-max)   x(a)   x(b)   p50 ms  RSS MB"
+        "proxy                              req/s   CPU ms/req (min-max)   x(a)   x(b)  x(b0)   p50 ms  RSS MB"
     )
     for k, row in res["proxies"].items():
         out.append(
-            f"({k}) {row['label']:<26} {row['rps']:>6.0f}   {row['cpu_ms_per_req']:.3f} "
+            f"({k}) {row['label']:<30}"[:35] + f" {row['rps']:>6.0f}   {row['cpu_ms_per_req']:.3f} "
             f"({row['cpu_ms_min']:.3f}-{row['cpu_ms_max']:.3f})   {row['x_a']:.2f}   {row['x_b']:.2f}"
-            f"   {row['lat_p50_ms_c8']:>5.2f}  {row['rss_mb']:>6.0f}"
+            f"   {row['x_b0']:.2f}   {row['lat_p50_ms_c8']:>5.2f}  {row['rss_mb']:>6.0f}"
         )
     out.append(
-        "  (medians of the rounds; x(a), x(b): medians of the per-round ratios of CPU ms/req)"
+        "  (medians of the rounds; x(a), x(b), x(b0): medians of the per-round ratios of CPU ms/req;"
+        "\n   (b0) is the lean master as it was when issue 16 started: asyncio, untrimmed)"
     )
     if res["latency_c1"]:
         out.append("")

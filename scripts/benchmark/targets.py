@@ -49,6 +49,7 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     c = px["c"]
     add("(c) CPU/request <= 0.7x stock mitmdump (a)", c["x_a"], 0.7, "x")
     add("(c) CPU/request <= 1.1x lean master (b)", c["x_b"], 1.1, "x")
+    add("(c) CPU/request <= 1.0x lean master at issue 16 start (b0)", c["x_b0"], 1.0, "x")
     big = ip["revocations_big"]
     # The request hook as mitmproxy calls it (LogoutGateway.request on a flow:
     # adapter + decision); Gateway.handle_request alone is printed above it.
