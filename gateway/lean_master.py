@@ -80,9 +80,9 @@ def trim_dispatch(m: master.Master) -> None:
     async def handle_lifecycle(event: hooks.Hook) -> None:
         await trigger_event(event)
         if handlers("update"):
-            message = event.args()[0]
-            if isinstance(message, flow.Flow):
-                await trigger_event(hooks.UpdateHook([message]))
+            args = event.args()
+            if args and isinstance(args[0], flow.Flow):
+                await trigger_event(hooks.UpdateHook([args[0]]))
 
     # On this master's instance only (mitmproxy calls them through it).
     addons.register = registered  # type: ignore[method-assign]
