@@ -357,9 +357,13 @@ class LogoutGateway:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or HANDLED in flow.metadata:
             return
-        runtime = await self._runtime_or_refuse(flow)
-        if runtime is not None:
-            await self._decide(flow, runtime, with_body=True)
+        # Started (the steady state): no coroutine for the wait below.
+        runtime = self.runtime if self._bodies_ok else None
+        if runtime is None:
+            runtime = await self._runtime_or_refuse(flow)
+            if runtime is None:
+                return
+        await self._decide(flow, runtime, with_body=True)
 
     async def logout_gateway_body_over_cap(self, flow: http.HTTPFlow) -> None:
         """A body the gateway reads went past `limits.max_body_bytes`
