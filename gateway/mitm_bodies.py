@@ -22,9 +22,18 @@ and otherwise buffers it whole. Two things the gateway needs are not in it:
   at once and the rest dropped, a forward streams the body on untouched.
 
 Both apply only to flows the gateway marked (`ANSWERED` / `BODY_CAP` in
-`flow.metadata`); every other flow goes through mitmproxy's own code. The
-subclass replaces `HttpStream` in mitmproxy's HTTP layer module, which builds
-one per request (`install()`, called when the addon loads).
+`flow.metadata`); every other flow goes through mitmproxy's own code.
+
+One more, for every flow: **framing HTTP/2 bodies for an HTTP/1 upstream.**
+An HTTP/2 (or /3) request needs no Content-Length; mitmproxy 11.0 forwards
+such a body to an HTTP/1 upstream with neither Content-Length nor
+Transfer-Encoding, so the upstream reads a body-less request followed by the
+body as further requests: a request smuggled past every check of the gateway.
+`GatewayHttp1Client` sends such a body chunked.
+
+The subclasses replace `HttpStream` and `Http1Client` in mitmproxy's HTTP layer
+module, which looks them up each time it builds one (`install()`, called when
+the addon loads).
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from mitmproxy.proxy.layers.http._events import (
     ResponseEndOfMessage,
 )
 from mitmproxy.proxy.layers.http._hooks import HttpResponseHeadersHook
+from mitmproxy.proxy.layers.http._http1 import Http1Client
 from mitmproxy.proxy.utils import expect
 
 log = logging.getLogger("gateway")
@@ -160,17 +170,40 @@ class GatewayHttpStream(HttpStream):
         yield DropStream(self.stream_id)
 
 
+class GatewayHttp1Client(Http1Client):
+    def send(self, event: Any) -> Any:
+        if (
+            isinstance(event, RequestHeaders)
+            and not event.end_stream
+            and (event.request.is_http2 or event.request.is_http3)
+            and "content-length" not in event.request.headers
+            and "transfer-encoding" not in event.request.headers
+        ):
+            # A body of unknown length: chunked (Http1Client then frames every
+            # piece and the end, as it does for a chunked HTTP/1 request).
+            request = event.request.copy()
+            request.headers["transfer-encoding"] = "chunked"
+            event = RequestHeaders(event.stream_id, request, event.end_stream, event.replay_flow)
+        yield from super().send(event)
+
+
 def install() -> bool:
     """Make mitmproxy's HTTP layer build `GatewayHttpStream`s. False (and
     nothing changed) if this mitmproxy's HttpStream is not the one this module
     was written against."""
-    current = http_layer.HttpStream
-    if current is GatewayHttpStream:
+    stream_cls, client_cls = http_layer.HttpStream, getattr(http_layer, "Http1Client", None)
+    if stream_cls is GatewayHttpStream and client_cls is GatewayHttp1Client:
         return True
-    if current is not HttpStream or not all(
-        hasattr(HttpStream, name) or name in HttpStream.__annotations__ for name in _RELIES_ON
+    if (
+        stream_cls is not HttpStream
+        or client_cls is not Http1Client
+        or not all(
+            hasattr(HttpStream, name) or name in HttpStream.__annotations__ for name in _RELIES_ON
+        )
+        or not hasattr(Http1Client, "send")
     ):
         return False
-    # The layer module looks the class up by name each time it builds a stream.
+    # The layer module looks the classes up by name each time it builds one.
     setattr(http_layer, "HttpStream", GatewayHttpStream)  # noqa: B010
+    setattr(http_layer, "Http1Client", GatewayHttp1Client)  # noqa: B010
     return True

@@ -10,7 +10,9 @@ what it receives and counts what reached it.
 * logout routes read their bodies capped: 413 for an oversized body, declared
   or chunked, answered without holding the body;
 * the gateway's memory does not grow with the body (RSS, not time: no timed
-  assertions here).
+  assertions here);
+* HTTP/2 clients (curl over TLS): refused before the body too, and a body sent
+  without Content-Length reaches the HTTP/1 upstream framed, as one request.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from procs import PYTHON, ROOT, Gateway, Proc, request, write_config
 from secrets_registry import remember
+from tlstest import TestCA
 
 from gateway.saml.keys import generate_sp_keypair
 
@@ -299,3 +304,119 @@ def test_learning_body_over_the_cap_is_forwarded_untouched(gateway, bodies_upstr
         assert status == 200 and answer == {"ok": True}
     stats = bodies_upstream.stats()
     assert stats["requests"] == 2 and stats["body_bytes"] == 6 * MB
+
+
+# ------------------------------------------------------------------ HTTP/2 clients
+
+
+@pytest.fixture
+def h2_gateway(tmp_path, bodies_upstream) -> Iterator[tuple[Gateway, Path]]:
+    ca = TestCA(tmp_path)
+    pair = ca.issue("gateway", ["127.0.0.1"])
+    tls = {"cert_file": str(pair.cert), "key_file": str(pair.key)}
+    gw = Gateway(write_config(tmp_path, bodies_upstream.url, tls=tls))
+    try:
+        yield gw, ca.pair.cert
+    finally:
+        gw.stop()
+    assert "has crashed" not in gw.proc.text, gw.proc.text
+
+
+def curl_h2_post(gw: Gateway, ca: Path, path: str, body: Path, *extra: str) -> tuple[str, str]:
+    """(status, answer body) of an HTTP/2 POST. `-H Transfer-Encoding: chunked`
+    makes curl send the body with no Content-Length (HTTP/2 frames it itself)."""
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "--http2",
+            "--cacert",
+            str(ca),
+            "-m",
+            "60",
+            "-X",
+            "POST",
+            *extra,
+            "--data-binary",
+            f"@{body}",
+            "-w",
+            "\n%{http_code} %{http_version}",
+            f"https://127.0.0.1:{gw.port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer, _, status = out.stdout.rpartition("\n")
+    assert status.endswith(" 2"), out.stdout  # really HTTP/2
+    return status.split()[0], answer
+
+
+NO_LENGTH = ("-H", "Transfer-Encoding: chunked")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_http2_body_without_length_is_framed_for_the_http1_upstream(
+    h2_gateway, bodies_upstream, tmp_path
+):
+    # mitmproxy 11.0 forwards such a body unframed: the HTTP/1 upstream then
+    # reads a body-less POST and the body as further requests (smuggling).
+    gw, ca = h2_gateway
+    cookie = f"JSESSIONID={revoked_h2_session(gw, ca)}"
+    smuggled = f"GET /upload/smuggled HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode()
+    for name, data in (("small", smuggled), ("big", smuggled + b"x" * (3 * MB))):
+        body = tmp_path / f"{name}.bin"
+        body.write_bytes(data)
+        bodies_upstream.stats()  # (its own calls are not counted)
+        request(bodies_upstream.port, "POST", "/__reset")
+        status, answer = curl_h2_post(gw, ca, "/upload/h2", body, *NO_LENGTH)
+        assert status == "200"
+        assert json.loads(answer) == {
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        assert bodies_upstream.stats()["requests"] == 1, name  # nothing smuggled
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_http2_upload_with_a_revoked_credential_is_refused_before_the_body(
+    h2_gateway, bodies_upstream, tmp_path
+):
+    gw, ca = h2_gateway
+    sid = revoked_h2_session(gw, ca)
+    body = tmp_path / "big.bin"
+    with body.open("wb") as f:
+        for block in pattern(MID):
+            f.write(block)
+    for extra in ((), NO_LENGTH):
+        status, answer = curl_h2_post(gw, ca, "/upload/h2", body, "-b", f"JSESSIONID={sid}", *extra)
+        assert status == "401" and json.loads(answer) == {"error": "credential_revoked"}
+    assert bodies_upstream.stats() == {"connections": 0, "requests": 0, "body_bytes": 0}
+
+
+def revoked_h2_session(gw: Gateway, ca: Path) -> str:
+    sid = hashlib.sha256(f"h2-{gw.port}".encode()).hexdigest()[:24]
+    remember(sid)
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "--http2",
+            "--cacert",
+            str(ca),
+            "-X",
+            "POST",
+            "-b",
+            f"JSESSIONID={sid}",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            f"https://127.0.0.1:{gw.port}/cas/logout",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == "200"
+    return sid
