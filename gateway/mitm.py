@@ -127,32 +127,18 @@ def read_captures(paths: Sequence[Path]) -> list[tuple[str, RecordedFlow]]:
     return [(p.name, flow) for p in paths for flow in read_flows(p)]
 
 
-def _declared_length(req: http.Request) -> int | None:
-    """The body length the headers promise, or None (chunked, HTTP/2 without
-    Content-Length: unknown until it has arrived)."""
-    if "transfer-encoding" in req.headers:
+def _body_length(req: http.Request) -> int | None:
+    """The body length the headers promise (0: no body), or None: unknown
+    until it has arrived (chunked; HTTP/2 or /3 without Content-Length)."""
+    headers = req.headers
+    if "transfer-encoding" in headers:
         return None
-    values = req.headers.get_all("content-length")
+    values = headers.get_all("content-length")
+    if not values:
+        return 0 if req.data.http_version in (b"HTTP/1.1", b"HTTP/1.0") else None
     if len(values) != 1 or not values[0].strip().isdigit():
-        return None
+        return None  # (mitmproxy refuses such an HTTP/1 request itself)
     return int(values[0])
-
-
-def _body_may_follow(req: http.Request) -> bool:
-    """Whether a body may come after these headers. Only then can mitmproxy
-    stream it (by Content-Length now, or once a chunked body has grown past
-    stream_large_bodies), so only then must the decision be taken before it."""
-    if req.stream:
-        return True
-    if req.data.http_version not in (b"HTTP/1.1", b"HTTP/1.0"):
-        return True  # HTTP/2, /3: a body needs no framing header
-    for name, value in req.headers.fields:
-        name = name.lower()
-        if name == b"transfer-encoding":
-            return True
-        if name == b"content-length":
-            return value.strip() not in (b"", b"0")
-    return False
 
 
 def streaming_advice(config: Config, stream_large_bodies: str | None) -> str | None:
@@ -320,17 +306,26 @@ class LogoutGateway:
     # coroutine only when there is work: mitmproxy awaits what a hook returns,
     # and the common case then costs no coroutine at all.
     #
-    # Where the decision is taken (SPEC §9): a request without a body in
-    # `request`, as always; a request with a body to come in `requestheaders`,
-    # before mitmproxy can stream a byte of it upstream (streaming starts right
-    # after that hook, or later for a chunked body), and an answer given there
-    # goes out at once (gateway.mitm_bodies). Bodies the gateway reads are
-    # buffered up to `limits.max_body_bytes` and decided in `request`, or when
-    # they pass the cap (`logout_gateway_body_over_cap`).
+    # Where the decision is taken (SPEC §9): a request whose body is declared
+    # to fit `limits.max_body_bytes` (no body included) is buffered whole and
+    # decided in `request`, as always, with its body (routes found by content
+    # see it). Any other, whose body mitmproxy may stream (Content-Length over
+    # stream_large_bodies now, or a chunked / HTTP/2 body once it passes it)
+    # or that is declared over the cap, is decided in `requestheaders`, before
+    # a byte of it goes upstream; an answer given there goes out at once
+    # (gateway.mitm_bodies). Bodies the gateway reads are never streamed:
+    # buffered up to the cap and decided in `request`, or when they pass it
+    # (`logout_gateway_body_over_cap`).
 
     def requestheaders(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        if flow.response or not _body_may_follow(flow.request):
+        if flow.response:
             return None
+        req = flow.request
+        if not req.stream:
+            length = _body_length(req)
+            cap = self._config.limits.max_body_bytes if self._config is not None else 0
+            if length is not None and length <= cap:
+                return None
         return self._at_headers(flow)
 
     async def _at_headers(self, flow: http.HTTPFlow) -> None:
@@ -339,7 +334,7 @@ class LogoutGateway:
             if runtime is not None:
                 req = to_request(flow, with_body=False)
                 cap = runtime.config.limits.max_body_bytes
-                length = _declared_length(flow.request)
+                length = _body_length(flow.request)
                 if runtime.gateway.needs_body(req) and (length is None or length <= cap):
                     # Logout/learning body: read, capped, never streamed past.
                     flow.request.stream = False

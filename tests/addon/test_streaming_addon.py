@@ -53,6 +53,24 @@ def test_a_request_without_a_body_is_decided_in_request_as_before(tmp_path):
     run(go())
 
 
+def test_a_body_declared_within_the_cap_is_decided_in_request_with_its_body(tmp_path):
+    # Buffered whole (at most max_body_bytes), so routes found by content see it.
+    config = write_config(tmp_path)
+
+    async def go():
+        addon = LogoutGateway()
+        with taddons.context(addon) as tctx:
+            await started(tctx, addon, config)
+            f = with_body("POST", "/web/api", length=65536)
+            assert addon.requestheaders(f) is None
+            over = with_body("POST", "/web/api", length=65537)
+            await call_hook(addon.requestheaders, over)
+            assert over.metadata[HANDLED] == "forwarded"  # decided on the headers
+            await addon.done()
+
+    run(go())
+
+
 def test_revoked_credential_with_a_body_is_answered_at_the_headers(tmp_path):
     config = write_config(tmp_path)
 
