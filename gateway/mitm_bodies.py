@@ -38,7 +38,6 @@ the addon loads).
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -57,8 +56,6 @@ from mitmproxy.proxy.layers.http._events import (
 from mitmproxy.proxy.layers.http._hooks import HttpResponseHeadersHook
 from mitmproxy.proxy.layers.http._http1 import Http1Client
 from mitmproxy.proxy.utils import expect
-
-log = logging.getLogger("gateway")
 
 # flow.metadata keys the addon sets and this layer reads.
 ANSWERED = "logout_gateway.answered_at_headers"  # flow.response was set in requestheaders
@@ -188,9 +185,9 @@ class GatewayHttp1Client(Http1Client):
 
 
 def install() -> bool:
-    """Make mitmproxy's HTTP layer build `GatewayHttpStream`s. False (and
-    nothing changed) if this mitmproxy's HttpStream is not the one this module
-    was written against."""
+    """Make mitmproxy's HTTP layer build `GatewayHttpStream`s and
+    `GatewayHttp1Client`s. False (and nothing changed) if this mitmproxy's
+    classes are not the ones this module was written against."""
     stream_cls, client_cls = http_layer.HttpStream, getattr(http_layer, "Http1Client", None)
     if stream_cls is GatewayHttpStream and client_cls is GatewayHttp1Client:
         return True
