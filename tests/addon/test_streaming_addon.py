@@ -10,7 +10,7 @@ import json
 from gwtest import audit_records, call_hook
 from mitmproxy.proxy.layers import http as http_layer
 from mitmproxy.test import taddons
-from test_addon import flow, saml_config, started, write_config
+from test_addon import flow, response, saml_config, started, write_config
 
 from gateway.config import load_config
 from gateway.mitm import HANDLED, LogoutGateway, streaming_advice
@@ -189,3 +189,26 @@ def test_streaming_advice_for_stock_mitmproxy(tmp_path):
     assert below is not None and "below limits.max_body_bytes (65536)" in below
     assert streaming_advice(config, "1m") is None
     assert streaming_advice(config, "1048576") is None
+
+
+def test_a_streamed_token_answer_teaches_nothing_and_says_so(tmp_path, caplog):
+    # Over stream_large_bodies a token API answer goes to the client streamed;
+    # the response hook then sees no body: nothing learned, a warning, no 503.
+    config = write_config(tmp_path)
+
+    async def go():
+        addon = LogoutGateway()
+        with taddons.context(addon) as tctx:
+            await started(tctx, addon, config)
+            f = with_body("POST", "/_security/oauth2/token", length=2)
+            f.request.content = b"{}"
+            f.response = response(200)
+            f.response.stream = True
+            f.response.content = None
+            with caplog.at_level("WARNING", logger="gateway"):
+                await call_hook(addon.response, f)
+            assert f.response.status_code == 200
+            assert "streamed (over stream_large_bodies); nothing learned" in caplog.text
+            await addon.done()
+
+    run(go())
