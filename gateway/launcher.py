@@ -19,6 +19,7 @@ from mitmproxy import ctx, master, options
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
 
 from gateway.config import Config
+from gateway.lean_master import event_loop_factory, trim_debug_checks, trim_dispatch
 from gateway.mitm import LogoutGateway
 from gateway.runtime import StartupError, start
 from gateway.tls import write_combined_pem
@@ -26,10 +27,14 @@ from gateway.tls import write_combined_pem
 log = logging.getLogger("gateway")
 
 
-def lean_master(opts: options.Options, *addons: object) -> master.Master:
+def lean_master(opts: options.Options, *addons: object, trimmed: bool = True) -> master.Master:
     """The addons a reverse/transparent proxy needs, then `addons`
-    (scripts/bench builds its baseline (b) with none)."""
+    (scripts/bench builds its baseline (b) with none). `trimmed`: hooks
+    dispatched through a handler table (gateway.lean_master); scripts/bench
+    keeps an untrimmed master as the baseline of issue 16."""
     m = master.Master(opts, with_termlog=True)
+    if trimmed:
+        trim_dispatch(m)
     m.addons.add(
         core.Core(),
         proxyserver.Proxyserver(),
@@ -71,6 +76,9 @@ def proxy_options(config: Config) -> dict[str, Any]:
         # Never ask the upstream for certificate details to forge one: with
         # `tls` set every client gets the configured certificate.
         "upstream_cert": False,
+        # SPEC §9: bodies over this go through streamed, never held whole; the
+        # gateway still decides on the headers first (gateway.mitm_bodies).
+        "stream_large_bodies": str(config.limits.stream_bodies_over),
     }
     combined = write_combined_pem(config)
     if combined is not None:
@@ -144,4 +152,6 @@ async def serve(config: Config) -> int:
 
 def run(config: Config, *, verbose: bool = False) -> int:
     quiet_logging(verbose)
-    return asyncio.run(serve(config))
+    trim_debug_checks()  # this process runs only the lean master
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(serve(config))

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http, io
+from mitmproxy.utils import human
 
 from gateway import responses
 from gateway.config import Config, ConfigError, load_config
 from gateway.http import Decision, Forward, RecordedFlow, Request, Respond, Response
+from gateway.mitm_bodies import ANSWERED, BODY_CAP, install
 from gateway.runtime import Runtime, StartupError, start
 from gateway.tls import write_combined_pem
 
@@ -125,6 +127,54 @@ def read_captures(paths: Sequence[Path]) -> list[tuple[str, RecordedFlow]]:
     return [(p.name, flow) for p in paths for flow in read_flows(p)]
 
 
+def _body_length(req: http.Request) -> int | None:
+    """The body length the headers promise (0: no body), or None: unknown
+    until it has arrived (chunked; HTTP/2 or /3 without Content-Length)."""
+    headers = req.headers
+    if "transfer-encoding" in headers:
+        return None
+    values = headers.get_all("content-length")
+    if not values:
+        return 0 if req.data.http_version in (b"HTTP/1.1", b"HTTP/1.0") else None
+    if len(values) != 1 or not values[0].strip().isdigit():
+        return None  # (mitmproxy refuses such an HTTP/1 request itself)
+    return int(values[0])
+
+
+def streaming_advice(config: Config, stream_large_bodies: str | None) -> str | None:
+    """What is wrong with mitmproxy's `stream_large_bodies` for this config, if
+    anything. `gateway run` sets it from `limits.stream_bodies_over`; in stock
+    mitmproxy it is the user's option (mitmweb users may want to see bodies),
+    so the addon only says so: the gateway's guarantees (decided before a byte
+    goes upstream, capped reads) hold either way."""
+    want = config.limits.stream_bodies_over
+    if not stream_large_bodies:
+        return (
+            "stream_large_bodies is not set: every body is held whole in memory; "
+            f"add --set stream_large_bodies={want} (limits.stream_bodies_over)"
+        )
+    try:
+        size = human.parse_size(stream_large_bodies)
+    except ValueError:
+        return None  # mitmproxy refuses it itself
+    if size is not None and size < config.limits.max_body_bytes:
+        return (
+            f"stream_large_bodies={stream_large_bodies} is below limits.max_body_bytes "
+            f"({config.limits.max_body_bytes}): token API answers over it are streamed "
+            f"and not learned; use --set stream_large_bodies={want}"
+        )
+    return None
+
+
+def _answered_at_headers(flow: http.HTTPFlow) -> None:
+    """The answer goes out now (gateway.mitm_bodies), the body is dropped."""
+    flow.metadata[ANSWERED] = True
+    flow.request.stream = False
+    # No "100 Continue" for a request already answered: a client that waits
+    # for it never sends the body at all.
+    flow.request.headers.pop("expect", None)
+
+
 def _unavailable() -> http.Response:
     return make_response(responses.gateway_error())
 
@@ -152,6 +202,7 @@ class LogoutGateway:
         self._preloaded = runtime is not None
         self._config: Config | None = runtime.config if runtime else None
         self._starting: asyncio.Task[None] | None = None
+        self._bodies_ok = True  # set by `load` (gateway.mitm_bodies.install)
 
     # -- options -------------------------------------------------------------
 
@@ -162,6 +213,13 @@ class LogoutGateway:
             None,
             "Path to the logout gateway's config.yaml.",
         )
+        # Answers at the headers and capped body reads (gateway.mitm_bodies).
+        self._bodies_ok = install()
+        if not self._bodies_ok:
+            log.error(
+                "logout gateway: this mitmproxy's HTTP layer is not one the gateway "
+                "supports (answers before a body, capped bodies); every request is refused"
+            )
 
     def configure(self, updated: set[str]) -> None:
         if self._preloaded or "gateway_config" not in updated:
@@ -227,6 +285,11 @@ class LogoutGateway:
             return
         self.runtime = runtime
         log.info("logout gateway ready (config %s)", config.source)
+        # Registered by mitmproxy's proxyserver addon (absent in a bare test master).
+        setting = getattr(ctx.options, "stream_large_bodies", "")
+        advice = streaming_advice(config, setting) if setting != "" else None
+        if advice is not None:
+            log.warning("logout gateway: %s", advice)
 
     async def done(self) -> None:
         if self._preloaded:
@@ -242,31 +305,73 @@ class LogoutGateway:
     # `requestheaders` and `response` are plain functions that return a
     # coroutine only when there is work: mitmproxy awaits what a hook returns,
     # and the common case then costs no coroutine at all.
+    #
+    # Where the decision is taken (SPEC §9): a request whose body is declared
+    # to fit `limits.max_body_bytes` (no body included) is buffered whole and
+    # decided in `request`, as always, with its body (routes found by content
+    # see it). Any other, whose body mitmproxy may stream (Content-Length over
+    # stream_large_bodies now, or a chunked / HTTP/2 body once it passes it)
+    # or that is declared over the cap, is decided in `requestheaders`, before
+    # a byte of it goes upstream; an answer given there goes out at once
+    # (gateway.mitm_bodies). Bodies the gateway reads are never streamed:
+    # buffered up to the cap and decided in `request`, or when they pass it
+    # (`logout_gateway_body_over_cap`).
 
     def requestheaders(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
-        # Only matters when mitmproxy will stream the body (stream_large_bodies):
-        # then the `request` hook runs after the body went upstream, too late.
-        if flow.response or not flow.request.stream:
+        if flow.response:
             return None
-        return self._streamed_requestheaders(flow)
+        req = flow.request
+        if not req.stream:
+            length = _body_length(req)
+            cap = self._config.limits.max_body_bytes if self._config is not None else 0
+            if length is not None and length <= cap:
+                return None
+        return self._at_headers(flow)
 
-    async def _streamed_requestheaders(self, flow: http.HTTPFlow) -> None:
+    async def _at_headers(self, flow: http.HTTPFlow) -> None:
         try:
-            runtime = await self._ready()
-            if runtime is None:
-                _refuse(flow)
-                return
-            if runtime.gateway.needs_body(to_request(flow, with_body=False)):
-                flow.request.stream = False  # logout/learning bodies are read, capped
-                return
-            await self._decide(flow, runtime, with_body=False)
+            runtime = await self._runtime_or_refuse(flow)
+            if runtime is not None:
+                req = to_request(flow, with_body=False)
+                cap = runtime.config.limits.max_body_bytes
+                length = _body_length(flow.request)
+                if runtime.gateway.needs_body(req) and (length is None or length <= cap):
+                    # Logout/learning body: read, capped, never streamed past.
+                    flow.request.stream = False
+                    flow.metadata[BODY_CAP] = cap
+                    return
+                # Anything else (a body over the cap included: 413, or forwarded
+                # untouched) is decided on the headers.
+                await self._decide(flow, runtime, with_body=False)
         except Exception:
             log.exception("logout gateway: error in requestheaders hook")
             _refuse(flow)
+        if flow.response is not None:
+            _answered_at_headers(flow)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or HANDLED in flow.metadata:
             return
+        # Started (the steady state): no coroutine for the wait below.
+        runtime = self.runtime if self._bodies_ok else None
+        if runtime is None:
+            runtime = await self._runtime_or_refuse(flow)
+            if runtime is None:
+                return
+        await self._decide(flow, runtime, with_body=True)
+
+    async def logout_gateway_body_over_cap(self, flow: http.HTTPFlow) -> None:
+        """A body the gateway reads went past `limits.max_body_bytes`
+        (gateway.mitm_bodies): decided on what arrived, which the routes see as
+        too long (413), or forward untouched (learning: nothing learned)."""
+        await self.request(flow)
+
+    async def _runtime_or_refuse(self, flow: http.HTTPFlow) -> Runtime | None:
+        """The started runtime; None after refusing the flow (503) when there
+        is none or it cannot be used."""
+        if not self._bodies_ok:
+            _refuse(flow)
+            return None
         try:
             runtime = await self._ready()
         except asyncio.CancelledError:
@@ -275,18 +380,17 @@ class LogoutGateway:
             if task is not None and task.cancelling():
                 raise  # this hook itself is being cancelled (shutdown)
             log.error("logout gateway: start-up was cancelled; refused the request")
-            return
+            return None
         except Exception:
             # Start-up failed in a way `_start` did not expect: refuse, never
             # forward (SPEC §13).
             log.exception("logout gateway: start-up failed while a request waited")
             _refuse(flow)
-            return
+            return None
         if runtime is None:
             log.error("logout gateway not ready; refused %s", flow.request.method)
             _refuse(flow)
-            return
-        await self._decide(flow, runtime, with_body=True)
+        return runtime
 
     async def _decide(self, flow: http.HTTPFlow, runtime: Runtime, *, with_body: bool) -> None:
         try:
@@ -339,6 +443,19 @@ class LogoutGateway:
 
     async def _learn(self, flow: http.HTTPFlow, runtime: Runtime) -> None:
         try:
+            if (
+                flow.response is not None
+                and flow.response.stream
+                and flow.request.method == "POST"
+                and runtime.gateway.learns_from(flow.request.path)
+            ):
+                # Over stream_large_bodies: it went to the client without being
+                # held here, so only its headers can be learned from.
+                log.warning(
+                    "logout gateway: a %d answer to a POST on a token API was streamed "
+                    "(over stream_large_bodies); nothing learned from its body",
+                    flow.response.status_code,
+                )
             await runtime.gateway.handle_response(to_request(flow), to_response(flow))
         except Exception:
             log.exception("logout gateway: error learning from a response; answered 503")

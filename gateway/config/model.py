@@ -251,6 +251,9 @@ OIDC_DEFAULTS = OIDCConfig(None, None, None, None, None)
 @dataclass(frozen=True)
 class LimitsConfig:
     max_body_bytes: int
+    # SPEC §9: other request/response bodies above this many bytes are streamed through,
+    # never held whole. At least max_body_bytes: a body the gateway reads is never streamed.
+    stream_bodies_over: int = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from gateway.config.values import (
     as_per_minute,
     as_redis_url,
     as_sentinel_service,
+    as_stream_bodies_over,
     one_of,
     optional,
     parse_duration,
@@ -309,7 +310,19 @@ def read_oidc(r: SectionReader) -> OIDCConfig:
 
 
 def read_limits(r: SectionReader) -> LimitsConfig:
-    return LimitsConfig(max_body_bytes=r.get("max_body_bytes", 65536, as_max_body_bytes))
+    max_body = r.get("max_body_bytes", 65536, as_max_body_bytes)
+    # Unset: 1 MiB, or max_body_bytes when that is larger (a body the gateway reads is
+    # never streamed), so raising max_body_bytes alone never makes a config invalid.
+    stream_over = r.get("stream_bodies_over", max(1024 * 1024, max_body), as_stream_bodies_over)
+    checked = not any(r.errors.at_or_above(r.child(k)) for k in r.data)
+    if stream_over < max_body and checked:
+        # A token API answer up to max_body_bytes must reach learning whole.
+        r.error(
+            "stream_bodies_over",
+            f"must be at least limits.max_body_bytes ({max_body}): bodies the gateway "
+            "reads are never streamed",
+        )
+    return LimitsConfig(max_body_bytes=max_body, stream_bodies_over=stream_over)
 
 
 # `admin.listen: "host:port"` fills two fields; the token is read from token_file.

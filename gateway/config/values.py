@@ -28,6 +28,7 @@ __all__ = [
     "as_redis_url",
     "as_sentinel_service",
     "as_str",
+    "as_stream_bodies_over",
     "describe",
     "one_of",
     "optional",
@@ -172,6 +173,16 @@ def as_sentinel_service(value: object) -> str:
             "must be the master name the sentinels monitor: 1 to 64 letters, digits, '.', "
             f"'-' or '_' (got {describe(value)})"
         )
+    return value
+
+
+def as_stream_bodies_over(value: object) -> int:
+    # The same ceiling as max_body_bytes: a body below the threshold is held whole, so
+    # a larger one would let one request hold that much memory.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer number of bytes (got {describe(value)})")
+    if not 0 < value <= MAX_BODY_BYTES:
+        raise ValueError(f"must be between 1 and {MAX_BODY_BYTES} (64 MiB) (got {value})")
     return value
 
 

@@ -6,6 +6,7 @@ Subcommands (the wrapper runs `run`; the others are the processes it starts):
   lean       a lean mitmproxy master with no addon of ours (proxy (b))
   upstream   a minimal asyncio HTTP/1.1 upstream (when nginx is not installed)
   load       an asyncio keep-alive load client (when wrk is not installed)
+  bodyload   concurrent 100 MB uploads or downloads, timed (the bodies section)
 
 Proxies, each its own process, measured in the same run and interleaved:
   (a) stock `mitmdump --mode reverse` with no script
@@ -50,10 +51,23 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--no-nginx", action="store_true", help="use the asyncio upstream")
     r.add_argument("--no-redis", action="store_true", help="skip (d) and the Redis figures")
     r.add_argument("--install", action="store_true", help="(handled by scripts/bench)")
+    r.add_argument("--no-bodies", action="store_true", help="skip the 100 MB bodies section")
+    r.add_argument(
+        "--bodies-only", action="store_true", help="only the 100 MB bodies section (and targets)"
+    )
     lean = sub.add_parser("lean")
     lean.add_argument("--upstream", required=True)
     lean.add_argument("--port", type=int, required=True)
     lean.add_argument("--confdir", required=True)
+    lean.add_argument(
+        "--baseline", action="store_true", help="(b0): the lean master before issue 16's trims"
+    )
+    bl = sub.add_parser("bodyload")
+    bl.add_argument("--port", type=int, required=True)
+    bl.add_argument("--kind", choices=("up", "down"), required=True)
+    bl.add_argument("--path", required=True)
+    bl.add_argument("--bytes", type=int, required=True)
+    bl.add_argument("--conns", type=int, default=1)
     mr = sub.add_parser("memrss")
     mr.add_argument("--n", type=int, required=True)
     up = sub.add_parser("upstream")
@@ -82,12 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "lean":
         from .in_process import serve_lean_master
 
-        return serve_lean_master(args.upstream, args.port, args.confdir)
+        return serve_lean_master(args.upstream, args.port, args.confdir, args.baseline)
     if args.cmd == "memrss":
         from .in_process import memory_store_growth_mb
 
         print(f"{memory_store_growth_mb(args.n):.1f}")
         return 0
+    if args.cmd == "bodyload":
+        from .body_client import run_bodyload
+
+        return run_bodyload(args.kind, args.port, args.path, args.bytes, args.conns)
     if args.cmd == "upstream":
         from .upstream_server import serve_upstream
 

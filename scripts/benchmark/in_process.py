@@ -42,16 +42,23 @@ from .workload import (
 # `bench.py lean`: proxy (b), built like gateway/launcher.py minus the gateway
 
 
-def serve_lean_master(upstream: str, port: int, confdir: str) -> int:
+def serve_lean_master(upstream: str, port: int, confdir: str, baseline: bool = False) -> int:
+    """(b): exactly gateway run's master (its trims and event loop), without the
+    gateway. (b0) with `baseline`: the lean master as it was when issue 16
+    started (asyncio's loop, mitmproxy's own hook dispatch and debug checks),
+    the yardstick of that issue's CPU target."""
     from mitmproxy import options
 
     from gateway.launcher import lean_master, quiet_logging
+    from gateway.lean_master import event_loop_factory, trim_debug_checks
 
     quiet_logging()
+    if not baseline:
+        trim_debug_checks()
 
     async def serve() -> None:
         opts = options.Options()
-        m = lean_master(opts)  # exactly gateway run's master, without the gateway
+        m = lean_master(opts, trimmed=not baseline)
         opts.update(
             mode=[f"reverse:{upstream}@127.0.0.1:{port}"],
             connection_strategy="lazy",
@@ -64,7 +71,8 @@ def serve_lean_master(upstream: str, port: int, confdir: str) -> int:
             loop.add_signal_handler(sig, m.shutdown)
         await m.run()
 
-    asyncio.run(serve())
+    with asyncio.Runner(loop_factory=None if baseline else event_loop_factory()) as runner:
+        runner.run(serve())
     return 0
 
 

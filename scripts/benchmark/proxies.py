@@ -2,6 +2,7 @@
 
 (a) stock `mitmdump --mode reverse` with no script
 (b) a lean mitmproxy master, the addons `gateway run` uses, no gateway addon
+(b0) the same lean master as it was when issue 16 started (asyncio, untrimmed)
 (c) `gateway run`, SQLite store
 (d) `gateway run`, Redis store (when redis-server is installed)
 (e) `gateway run`, SQLite store, ECDSA SP key (SAML logouts only)
@@ -24,7 +25,7 @@ from .workload import PASS_HEADERS, PASS_PATH, SAML_BLOCK
 
 @dataclass
 class Proxy:
-    key: str  # a, b, c, d, e
+    key: str  # a, b, b0, c, d, e
     label: str
     argv: list[str]
     port: int
@@ -71,6 +72,22 @@ def define_proxies(
             "lean", "--upstream", up_url, "--port", str(pb), "--confdir", str(mitm_dir / "b")
         ),
         pb,
+    )
+    pb0 = free_port()
+    px["b0"] = Proxy(
+        "b0",
+        "lean master at issue 16 start",
+        bench_subcommand(
+            "lean",
+            "--upstream",
+            up_url,
+            "--port",
+            str(pb0),
+            "--confdir",
+            str(mitm_dir / "b0"),
+            "--baseline",
+        ),
+        pb0,
     )
 
     def sqlite_gateway(key: str, label: str, sig_alg: str, keypair: Any, prefix: str) -> None:

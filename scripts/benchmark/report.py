@@ -5,6 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from .bodies import bodies_report
+
+
+def bodies_only_report(res: dict[str, Any]) -> str:
+    """`--bodies-only`: the machine, the bodies section and its targets."""
+    m = res["machine"]
+    out = [
+        f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, mitmproxy {m['mitmproxy']}; "
+        f"gateway {m['commit']}",
+        "",
+        *bodies_report(res["bodies"]),
+        "",
+        "targets:",
+        *(
+            f"  [{'PASS' if t['pass'] else 'MISS'}] {t['target']}: {t['value']:.1f} {t['unit']}"
+            for t in res["targets"]
+        ),
+        f"\n(total {res.get('elapsed_s', 0):.0f}s)",
+    ]
+    return "\n".join(out)
+
 
 def report(res: dict[str, Any]) -> str:
     out: list[str] = []
@@ -23,16 +44,17 @@ def report(res: dict[str, Any]) -> str:
     )
     out.append("")
     out.append(
-        "proxy                          req/s   CPU ms/req (min-max)   x(a)   x(b)   p50 ms  RSS MB"
+        "proxy                              req/s   CPU ms/req (min-max)   x(a)   x(b)  x(b0)   p50 ms  RSS MB"
     )
     for k, row in res["proxies"].items():
         out.append(
-            f"({k}) {row['label']:<26} {row['rps']:>6.0f}   {row['cpu_ms_per_req']:.3f} "
+            f"({k}) {row['label']:<30}"[:35] + f" {row['rps']:>6.0f}   {row['cpu_ms_per_req']:.3f} "
             f"({row['cpu_ms_min']:.3f}-{row['cpu_ms_max']:.3f})   {row['x_a']:.2f}   {row['x_b']:.2f}"
-            f"   {row['lat_p50_ms_c8']:>5.2f}  {row['rss_mb']:>6.0f}"
+            f"   {row['x_b0']:.2f}   {row['lat_p50_ms_c8']:>5.2f}  {row['rss_mb']:>6.0f}"
         )
     out.append(
-        "  (medians of the rounds; x(a), x(b): medians of the per-round ratios of CPU ms/req)"
+        "  (medians of the rounds; x(a), x(b), x(b0): medians of the per-round ratios of CPU ms/req;"
+        "\n   (b0) is the lean master as it was when issue 16 started: asyncio, untrimmed)"
     )
     if res["latency_c1"]:
         out.append("")
@@ -141,6 +163,9 @@ def report(res: dict[str, Any]) -> str:
             else ""
         )
     )
+    if "bodies" in res:
+        out.append("")
+        out.extend(bodies_report(res["bodies"]))
     out.append("")
     out.append("targets:")
     for t in res["targets"]:

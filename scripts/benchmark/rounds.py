@@ -33,8 +33,9 @@ class Rounds:
 
 
 def measured_proxies(px: dict[str, Proxy]) -> list[str]:
-    """The proxies compared on passthrough traffic ((e) only serves SAML logouts)."""
-    return [k for k in "abcd" if k in px]
+    """The proxies compared on passthrough traffic ((e) only serves SAML logouts),
+    in the order of a round: (b), (b0) and (c) neighbours."""
+    return [k for k in ("a", "b", "b0", "c", "d") if k in px]
 
 
 def window(p: Proxy, loader: Loader, load: Load, duration: float, conns: int) -> Window:
@@ -126,6 +127,12 @@ def summarize(px: dict[str, Proxy], done: Rounds, rss: dict[str, float]) -> dict
                 [
                     x["cpu_ms_per_req"] / b["cpu_ms_per_req"]
                     for x, b in zip(rs, px["b"].rounds, strict=True)
+                ]
+            ),
+            "x_b0": median(
+                [
+                    x["cpu_ms_per_req"] / b0["cpu_ms_per_req"]
+                    for x, b0 in zip(rs, px["b0"].rounds, strict=True)
                 ]
             ),
             "rounds": rs,

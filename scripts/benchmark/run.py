@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .big_db import big_db_process
+from .bodies import bodies_section
 from .configs import make_keys
 from .in_process import in_process_figures
 from .load import Loader
@@ -25,11 +26,36 @@ from .procfs import rss_mb
 from .proxies import define_proxies, start_proxies
 from .redis_stall import redis_stall
 from .replicated_logouts import replicated_logouts
-from .report import report
+from .report import bodies_only_report, report
 from .rounds import measured_proxies, run_rounds, summarize
 from .services import start_redis, start_upstream
-from .targets import targets
+from .targets import bodies_targets, targets
 from .workload import Load
+
+
+def run_bodies_only(args: argparse.Namespace, multi: bool) -> int:
+    """`--bodies-only`: the 100 MB bodies section by itself."""
+    started = time.monotonic()
+    cpu_proxy, cpu_load = ("0", "1") if multi else (None, None)
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    procs = Procs()
+    results: dict[str, Any] = {"machine": machine()}
+    try:
+        (tmp / "mitm").mkdir()
+        results["bodies"] = bodies_section(
+            procs, tmp, cpu_proxy, cpu_load, not args.no_nginx, args.quick, started
+        )
+    finally:
+        procs.stop_all()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    results["elapsed_s"] = time.monotonic() - started
+    results["targets"] = bodies_targets(results["bodies"])
+    print()
+    print(bodies_only_report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     n_big = args.revocations or (100_000 if quick else 1_000_000)
     multi = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None and not args.no_pin
     cpu_proxy, cpu_load = ("0", "1") if multi else (None, None)
+    if args.bodies_only:
+        return run_bodies_only(args, multi)
 
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     procs = Procs()
@@ -99,6 +127,12 @@ def run(args: argparse.Namespace) -> int:
                 procs, tmp, up_port, cpu_proxy, cpu_load, rounds, 300 if quick else 1000
             )
         )
+
+        # --- 100 MB bodies (issue 16): their own proxies, the ones above stopped
+        if not args.no_bodies:
+            results["bodies"] = bodies_section(
+                procs, tmp, cpu_proxy, cpu_load, not args.no_nginx, quick, started
+            )
         print(
             f"== load done ({time.monotonic() - started:.0f}s); in-process figures ...", flush=True
         )

@@ -116,7 +116,14 @@ def test_only_the_adapter_and_the_launcher_import_mitmproxy():
             for name in imported_names(module, path)
         )
     }
-    assert importers == {"gateway.mitm", "gateway.launcher"}
+    # Issue 16: gateway.mitm_bodies is the adapter's part inside mitmproxy's HTTP
+    # layer, gateway.lean_master the launcher's trims of the lean master.
+    assert importers == {
+        "gateway.mitm",
+        "gateway.mitm_bodies",
+        "gateway.launcher",
+        "gateway.lean_master",
+    }
 
 
 def test_logout_routes_get_collaborators_not_the_engine():
