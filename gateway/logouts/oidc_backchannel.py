@@ -27,6 +27,7 @@ from gateway.http import NO_STORE, Decision, Forward, Request, Respond, json_res
 from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
+from gateway.logouts.once import remember_once
 from gateway.oidc.logout_token import InvalidLogoutToken, LogoutToken, LogoutTokenVerifier
 from gateway.principals import oidc_lookup_keys
 from gateway.store import StoreError
@@ -83,19 +84,17 @@ class OidcBackchannel(RouteFamily):
         try:
             if forward and (refused := await refuse_revoked_carrier(kit, req, OIDC_BACKCHANNEL)):
                 return refused
-            first_use = await kit.store.claim_once(
-                JTI_SCOPE,
-                kit.credentials.fingerprint(JTI_KIND, f"{token.issuer}\0{token.jti}"),
-                token.remember_jti_until,
-                now,
-            )
-            if not first_use:
+            jti_key = kit.credentials.fingerprint(JTI_KIND, f"{token.issuer}\0{token.jti}")
+            if await kit.store.is_claimed(JTI_SCOPE, jti_key, now):
                 why = "logout token refused: jti already used (replay)"
                 return await kit.invalid_request(req, OIDC_BACKCHANNEL, refusal(400, why), why)
             creds, user = await self._learned_tokens(token, now)
             done = await kit.revoke(creds)
         except StoreError as exc:
             return await kit.store_failed_logout(req, OIDC_BACKCHANNEL, REASON, exc)
+        # The jti is claimed only once the logout is done: a failure above (503)
+        # leaves no claim behind, so the OP's retry of the same token still works.
+        await remember_once(kit, JTI_SCOPE, jti_key, token.remember_jti_until, now)
 
         answer: Respond | None = None if forward else Respond(200, NO_STORE)
         if not await kit.audit_logout(

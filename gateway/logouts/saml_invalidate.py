@@ -26,6 +26,7 @@ from gateway.es_slo_bodies import InvalidateBody, parse_saml_invalidate
 from gateway.http import Decision, Forward, Request, Respond, json_response
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
+from gateway.logouts.once import remember_once
 from gateway.logouts.saml_idp import BodyRefused, once_key, read_body, refuse
 from gateway.principals import saml_name_id_key, saml_session_key
 from gateway.routes import SAML_INVALIDATE
@@ -81,13 +82,8 @@ class SamlInvalidate(RouteFamily):
 
         try:
             assert msg.issuer is not None  # check_message insists on it
-            first = await kit.store.claim_once(
-                REPLAY_SCOPE,
-                once_key(msg.issuer, msg.id),
-                replay_window_end(msg, saml.clock_skew),
-                now,
-            )
-            if not first:
+            replay_key = once_key(msg.issuer, msg.id)
+            if await kit.store.is_claimed(REPLAY_SCOPE, replay_key, now):
                 why = "SAML LogoutRequest refused: its ID was already used (replay)"
                 return await refuse(kit, req, SAML_INVALIDATE, why)
             entries = await self._learned_tokens(msg, now)
@@ -101,6 +97,11 @@ class SamlInvalidate(RouteFamily):
             )
         except StoreError as exc:
             return await kit.store_failed_logout(req, SAML_INVALIDATE, "idp", exc)
+        # The ID is claimed only once the logout is done: a failure above (503)
+        # leaves no claim behind, so the IdP's (or browser's) retry still works.
+        await remember_once(
+            kit, REPLAY_SCOPE, replay_key, replay_window_end(msg, saml.clock_skew), now
+        )
         # Counted as Elasticsearch counts: access and refresh tokens separately,
         # only those this logout ended.
         invalidated = len(set(fps) - revoked_before)

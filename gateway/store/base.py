@@ -185,6 +185,12 @@ class Store(abc.ABC):
         """The session id a still-valid issued LogoutRequest ID belongs to."""
 
     @abc.abstractmethod
+    async def is_claimed(self, scope: str, key: str, now: float) -> bool:
+        """Whether `(scope, key)` was claimed and is still remembered. A logout
+        route checks this first, revokes, and claims last: a failure in between
+        (503) then leaves no claim behind, so the sender's retry still works."""
+
+    @abc.abstractmethod
     async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
         """True the first time `(scope, key)` is claimed (it is then remembered
         until `expires_at`), False while an earlier claim is still remembered.

@@ -119,6 +119,9 @@ class MeasuredStore(Store):
     async def logout_request(self, request_id: str, now: float) -> str | None:
         return await self._timed("logout_request", self.inner.logout_request(request_id, now))
 
+    async def is_claimed(self, scope: str, key: str, now: float) -> bool:
+        return await self._timed("is_claimed", self.inner.is_claimed(scope, key, now))
+
     async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
         return await self._timed("claim_once", self.inner.claim_once(scope, key, expires_at, now))
 

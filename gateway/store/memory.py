@@ -136,6 +136,9 @@ class MemoryStore(Store):
         entry = self._logout_requests.get(request_id)
         return entry[0] if entry is not None and entry[1] > now else None
 
+    async def is_claimed(self, scope: str, key: str, now: float) -> bool:
+        return self._claims.get((scope, key), 0.0) > now
+
     async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
         if self._claims.get((scope, key), 0.0) > now:
             return False

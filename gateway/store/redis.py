@@ -439,6 +439,13 @@ class RedisStore(Store):
     async def logout_request(self, request_id: str, now: float) -> str | None:
         return _unexpired(await self._get(PREFIX + "lreq:" + request_id), now)
 
+    async def is_claimed(self, scope: str, key: str, now: float) -> bool:
+        value = await self._get(PREFIX + "once:" + scope + ":" + key)
+        try:
+            return value is not None and int(value) > _ms(now)
+        except ValueError as exc:
+            raise StoreError(f"{self.name}: unreadable claim") from exc
+
     async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
         won = await self._script(
             _CLAIM_ONCE, [PREFIX + "once:" + scope + ":" + key], [_ms(expires_at), _ms(now)]

@@ -416,6 +416,13 @@ class SQLiteStore(Store):
         )
         return str(rows[0][0]) if rows else None
 
+    async def is_claimed(self, scope: str, key: str, now: float) -> bool:
+        rows = self._read(
+            "SELECT 1 FROM claims WHERE scope = ? AND key = ? AND expires_at > ?",
+            [scope, key, now],
+        )
+        return bool(rows)
+
     async def claim_once(self, scope: str, key: str, expires_at: float, now: float) -> bool:
         def claim() -> bool:
             w = self._writer

@@ -256,6 +256,15 @@ def test_claim_once_wins_once_until_it_expires(store, run):
     assert run(store.claim_once("saml-request-id", "_abc", NOW + 120, NOW + 61)) in (True, False)
 
 
+def test_is_claimed_reads_without_claiming(store, run):
+    assert run(store.is_claimed("oidc-jti", "j-9", NOW)) is False
+    assert run(store.is_claimed("oidc-jti", "j-9", NOW)) is False  # a read claims nothing
+    assert run(store.claim_once("oidc-jti", "j-9", NOW + 60, NOW)) is True
+    assert run(store.is_claimed("oidc-jti", "j-9", NOW + 1)) is True
+    assert run(store.is_claimed("other-scope", "j-9", NOW + 1)) is False
+    assert run(store.is_claimed("oidc-jti", "j-9", NOW + 61)) is False  # remembered until then
+
+
 def test_claim_once_is_remembered_by_other_handles(make_store, run):
     a, b = make_store(), make_store()
     run(a.open())

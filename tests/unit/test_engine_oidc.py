@@ -592,7 +592,7 @@ def test_backchannel_is_never_forwarded_and_never_quotes_the_token(gw, op, clock
 
 def test_backchannel_store_failure_is_503_never_done(tmp_path, op, clock):
     class Failing(MemoryStore):
-        async def claim_once(self, *args, **kwargs):
+        async def is_claimed(self, *args, **kwargs):
             raise StoreError("down")
 
     gw = oidc_gateway(tmp_path, op, clock, store=Failing())
@@ -600,6 +600,28 @@ def test_backchannel_store_failure_is_503_never_done(tmp_path, op, clock):
     assert answer.status == 503
     rec = records(gw)[-1]
     assert (rec["event"], rec["outcome"], rec["status"]) == ("logout", "error", 503)
+
+
+def test_backchannel_retry_after_a_failed_revocation_still_works(tmp_path, op, clock):
+    """The jti is claimed only once the logout is done: a 503 leaves no claim, so
+    the OP's retry of the same token is not refused as a replay."""
+
+    class FailsOnce(MemoryStore):
+        failed = False
+
+        async def revoke(self, *args, **kwargs):
+            if not self.failed:
+                self.failed = True
+                raise StoreError("down for a moment")
+            return await super().revoke(*args, **kwargs)
+
+    gw = oidc_gateway(tmp_path, op, clock, store=FailsOnce())
+    login(gw, "acc-a1", "ref-a1", sid="sid-1")
+    token = op.logout_token(sid="sid-1", now=clock.now)
+    assert backchannel(gw, token).status == 503
+    assert backchannel(gw, token).status == 200  # the retry
+    assert revoked(gw, "acc-a1") == 1
+    assert backchannel(gw, token).status == 400  # now it is a replay
 
 
 def test_backchannel_forward_mode_revokes_then_forwards(tmp_path, op, clock):

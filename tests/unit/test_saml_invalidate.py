@@ -416,8 +416,29 @@ def test_oversized_body_is_413_and_encoded_body_415(tmp_path, idp, ready):
 
 def test_store_failure_is_503(tmp_path, idp, gateway):
     class Failing(MemoryStore):
-        async def claim_once(self, scope, key, expires_at, now):
+        async def is_claimed(self, scope, key, now):
             raise StoreError("down")
 
     gw = gateway(tmp_path, idp, Failing())
     assert invalidate(gw, signed(idp)).status == 503
+
+
+def test_retry_after_a_failed_revocation_is_not_a_replay(tmp_path, idp, gateway):
+    """The request ID is claimed only once the logout is done: after a 503 the
+    same LogoutRequest (the browser retrying) is handled, not refused."""
+
+    class FailsOnce(MemoryStore):
+        failed = False
+
+        async def revoke(self, *args, **kwargs):
+            if not self.failed:
+                self.failed = True
+                raise StoreError("down for a moment")
+            return await super().revoke(*args, **kwargs)
+
+    gw = gateway(tmp_path, idp, FailsOnce())
+    two_sessions(gw)
+    message = signed(idp)
+    assert invalidate(gw, message).status == 503
+    assert invalidate(gw, message).status == 200
+    assert invalidate(gw, message).status == 401  # now it is a replay
