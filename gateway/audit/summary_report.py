@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.audit.fileio import os_error_text
-from gateway.audit.record import parse_record_line
-from gateway.audit.verifier import PROGRESS_EVERY
+from gateway.audit.lines import AuditLineError, read_records
 
 __all__ = ["AuditSummary", "SummaryError", "format_table", "summarize", "to_json"]
 
@@ -57,32 +55,11 @@ def _text(value: object) -> str:
 
 def summarize(paths: Sequence[Path], progress: Callable[[int], None] | None = None) -> AuditSummary:
     summary = AuditSummary(files=[str(p) for p in paths])
-    bytes_read = 0
-    for path in paths:
-        try:
-            f = open(path, "rb")
-        except OSError as exc:
-            raise SummaryError(f"{path}: cannot read: {os_error_text(exc)}") from None
-        with f:
-            lineno = 0
-            try:
-                for raw in f:
-                    lineno += 1
-                    bytes_read += len(raw)
-                    if progress is not None and lineno % PROGRESS_EVERY == 0:
-                        progress(bytes_read)
-                    if not raw.endswith(b"\n"):
-                        raise SummaryError(
-                            f"{path}:{lineno}: no trailing newline (truncated last line)"
-                        )
-                    record, why = parse_record_line(raw[:-1])
-                    if record is None:
-                        raise SummaryError(f"{path}:{lineno}: {why}")
-                    _count(summary, record)
-            except OSError as exc:
-                raise SummaryError(f"{path}: cannot read: {os_error_text(exc)}") from None
-        if progress is not None:
-            progress(bytes_read)
+    try:
+        for item in read_records(paths, progress):
+            _count(summary, item.record)
+    except AuditLineError as exc:
+        raise SummaryError(str(exc)) from None
     return summary
 
 

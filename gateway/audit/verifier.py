@@ -9,13 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.audit.fileio import os_error_text
-from gateway.audit.record import line_hash, parse_record_line
+from gateway.audit.lines import PROGRESS_EVERY, AuditLineError, read_records
+from gateway.audit.record import line_hash
 from gateway.audit.sidecar import chain_path, read_sidecar_file
 
 __all__ = ["PROGRESS_EVERY", "VerifyResult", "summary", "verify"]
-
-PROGRESS_EVERY = 4096  # lines between two progress reports
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,6 @@ def verify(paths: Sequence[Path], progress: Callable[[int], None] | None = None)
     last_seq: int | None = None
     last_hash: str | None = None
     last_where = ""
-    bytes_read = 0
 
     def result(error: str | None) -> VerifyResult:
         return VerifyResult(
@@ -63,47 +60,27 @@ def verify(paths: Sequence[Path], progress: Callable[[int], None] | None = None)
 
     if not paths:
         return result("no audit files given")
-    for path in paths:
-        name = str(path)
-        try:
-            f = open(path, "rb")
-        except OSError as e:
-            return result(f"{name}: cannot read: {os_error_text(e)}")
-        with f:
-            lineno = 0
-            try:
-                for raw in f:
-                    lineno += 1
-                    bytes_read += len(raw)
-                    if progress is not None and lineno % PROGRESS_EVERY == 0:
-                        progress(bytes_read)
-                    where = f"{name}:{lineno}"
-                    if not raw.endswith(b"\n"):
-                        return result(f"{where}: no trailing newline (truncated last line)")
-                    line = raw[:-1]
-                    record, why = parse_record_line(line)
-                    if record is None:
-                        return result(f"{where}: {why}")
-                    seq = int(record["seq"])
-                    if last_seq is not None:
-                        if seq != last_seq + 1:
-                            return result(
-                                f"{where}: seq {seq} does not follow seq {last_seq} "
-                                f"({last_where}): a record is missing or out of order"
-                            )
-                        if record["prev"] != last_hash:
-                            return result(
-                                f"{where}: prev does not match the hash of the previous "
-                                f"line ({last_where}): one of them was altered"
-                            )
-                    else:
-                        first_seq = seq
-                    last_seq, last_hash, last_where = seq, line_hash(line), where
-                    records += 1
-            except OSError as e:
-                return result(f"{name}: cannot read: {os_error_text(e)}")
-        if progress is not None:
-            progress(bytes_read)
+    try:
+        for item in read_records(paths, progress):
+            where, record = item.where, item.record
+            seq = int(record["seq"])
+            if last_seq is not None:
+                if seq != last_seq + 1:
+                    return result(
+                        f"{where}: seq {seq} does not follow seq {last_seq} "
+                        f"({last_where}): a record is missing or out of order"
+                    )
+                if record["prev"] != last_hash:
+                    return result(
+                        f"{where}: prev does not match the hash of the previous "
+                        f"line ({last_where}): one of them was altered"
+                    )
+            else:
+                first_seq = seq
+            last_seq, last_hash, last_where = seq, line_hash(item.line), where
+            records += 1
+    except AuditLineError as e:
+        return result(str(e))
 
     # The chain cannot vouch for the last record; the sidecar written with it can.
     # It may be ahead of what was read (a record appended meanwhile): only an equal

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 from gateway import responses
 from gateway.bodies import body_problem
-from gateway.credentials import TOKEN, Credential
 from gateway.es_bodies import EsBodyError, parse_saml_logout
 from gateway.http import Decision, Forward, Request, Respond, json_response
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
+from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
 from gateway.routes import SAML_LOGOUT
 from gateway.saml.learn import NameID
 from gateway.saml.logout_request import logout_request_xml, new_request_id
@@ -77,35 +77,22 @@ class SamlLogout(RouteFamily):
             return await kit.invalid_request(req, SAML_LOGOUT, refusal, exc.reason)
 
         now = kit.clock()
-        access = kit.credentials.token(body.token, "token")
-        refresh = (
-            kit.credentials.token(body.refresh_token, "refresh_token") if body.refresh_token else []
-        )
+        tokens = [(body.token, "token")]
+        if body.refresh_token:
+            tokens.append((body.refresh_token, "refresh_token"))
         try:
-            rec_a = await kit.store.get_token(access[0].fingerprint, now)
-            rec_r = await kit.store.get_token(refresh[0].fingerprint, now) if refresh else None
-        except StoreError as exc:
-            return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
-        if rec_a is not None and rec_r is not None and rec_a.session_id != rec_r.session_id:
+            logout = await named_tokens(kit, tokens, now)
+            # One lookup serves both: was this token already logged out, and
+            # (for the audit outcome) which of the lineage already were.
+            revoked_before = await kit.store.revoked([c.fingerprint for c in logout.creds], now)
+        except MixedSessions:
             reason = "the refresh token does not belong to the access token's session"
             refusal = responses.es_error(400, "illegal_argument_exception", reason)
             return await kit.invalid_request(req, SAML_LOGOUT, refusal, reason)
-        record = rec_a or rec_r
-
-        creds: list[Credential] = [*access, *refresh]
-        if record is not None:
-            given = {c.fingerprint for c in creds}
-            creds += [
-                Credential(TOKEN, "lineage", fp) for fp in record.fingerprints() if fp not in given
-            ]
-
-        try:
-            # One lookup serves both: was this token already logged out, and
-            # (for the audit outcome) which of the lineage already were.
-            revoked_before = await kit.store.revoked([c.fingerprint for c in creds], now)
         except StoreError as exc:
             return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
-        already = access[0].fingerprint in revoked_before
+        record, creds = logout.record, logout.creds
+        already = logout.first in revoked_before
 
         short_circuit = kit.mode(SAML_LOGOUT) == "short_circuit"
         redirect = None
@@ -119,12 +106,7 @@ class SamlLogout(RouteFamily):
             done = await kit.revoke(creds, logout_request=issued, revoked_before=revoked_before)
         except StoreError as exc:
             return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
-        if already:
-            outcome = "already_revoked"
-        elif record is None:
-            outcome = "unknown_token"
-        else:
-            outcome = "success"
+        outcome = token_outcome(logout, revoked_before)
         done = replace(done, outcome=outcome)
 
         answer: Respond | None = None

@@ -1,8 +1,8 @@
 """Logging out tokens the client names (SPEC §6.3, §10.4, §10.5): each given token,
 its learned pair, and every earlier pair of the same login (refreshes keep the
 lineage), so a token that a refresh superseded but the upstream still honours dies
-too. Shared by the routes that take tokens in their body (`oidc_logout`,
-`token_invalidate`); `saml_logout` does the same inline, with its SAML redirect.
+too. Shared by the routes that take tokens in their body (`saml_logout`,
+`oidc_logout`, `token_invalidate`).
 """
 
 from __future__ import annotations
