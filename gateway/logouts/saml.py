@@ -14,6 +14,7 @@ from gateway import responses
 from gateway.bodies import body_problem
 from gateway.es_bodies import EsBodyError, parse_saml_logout
 from gateway.http import Decision, Forward, Request, Respond, json_response
+from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
@@ -95,6 +96,15 @@ class SamlLogout(RouteFamily):
         already = logout.first in revoked_before
 
         short_circuit = kit.mode(SAML_LOGOUT) == "short_circuit"
+        if not short_circuit:
+            # Forwarded: a revoked credential of the caller's own that this call
+            # does not log out must not ride it to the upstream (as on the OIDC routes).
+            try:
+                logged_out = [c.fingerprint for c in creds]
+                if refused := await refuse_revoked_carrier(kit, req, SAML_LOGOUT, logged_out):
+                    return refused
+            except StoreError as exc:
+                return await kit.store_failed_logout(req, SAML_LOGOUT, "manual", exc)
         redirect = None
         if short_circuit and record is not None and not already:
             redirect = self.build_redirect(record, now)  # before revoking: read first (SPEC §6)

@@ -425,3 +425,21 @@ def test_learned_pairs_are_indexed_by_user_and_realm(tmp_path, keys):
     assert listed(realm_user_key(fp, "saml1", "alice")) == alice
     assert listed(realm_key(fp, "saml1")) == alice | {fp(TOKEN, "acc-9"), fp(TOKEN, "ref-9")}
     assert listed(user_key(fp, "nobody")) == set()
+
+
+def test_forward_mode_refuses_a_revoked_caller_credential_it_does_not_log_out(tmp_path, keys):
+    """A revoked bearer in the caller's own headers never rides a forwarded
+    saml_logout to the upstream; the token being logged out itself is fine."""
+    gw = saml_gateway(tmp_path, keys, mode="forward")
+    authenticate(gw, "acc-1", "ref-1", name_id="alice")
+    authenticate(gw, "acc-2", "ref-2", name_id="bob")
+    assert logout(gw, {"token": "acc-1"}) == Forward(route="saml_logout")
+    body = json.dumps({"token": "acc-2"}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer acc-1"}
+    answer = run(gw.handle_request(req("POST", "/_security/saml/logout", headers, body)))
+    assert isinstance(answer, Respond) and answer.status == 401
+    assert isinstance(bearer(gw, "acc-2"), Forward)  # nothing logged out by the refused call
+    # logging out the very token the caller carries is still a logout
+    headers["Authorization"] = "Bearer acc-2"
+    answer = run(gw.handle_request(req("POST", "/_security/saml/logout", headers, body)))
+    assert answer == Forward(route="saml_logout")
