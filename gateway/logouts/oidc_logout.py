@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gateway import responses
-from gateway.bodies import body_problem
-from gateway.es_bodies import EsBodyError
 from gateway.http import Decision, Forward, Request, Respond, json_response
 from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
+from gateway.logouts.request_body import BodyRefused, read_body
 from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
 from gateway.oidc.end_session import end_session_redirect
 from gateway.store import StoreError
@@ -36,13 +35,9 @@ class OidcLogout(RouteFamily):
     async def handle(self, route: str, req: Request) -> Decision:
         kit = self.kit
         try:
-            problem = body_problem(req, kit.config.limits.max_body_bytes)
-            if problem is not None:
-                raise problem  # 413/415 are answers on a logout route: audited too
-            body = parse_oidc_logout(req.body)
-        except EsBodyError as exc:
-            refusal = responses.es_error(exc.status, exc.error_type, exc.reason)
-            return await kit.invalid_request(req, OIDC_LOGOUT, refusal, exc.reason)
+            body = await read_body(kit, req, OIDC_LOGOUT, parse_oidc_logout)
+        except BodyRefused as bad_body:
+            return bad_body.answer
 
         now = kit.clock()
         forward = kit.mode(OIDC_LOGOUT) == "forward"

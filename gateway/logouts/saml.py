@@ -11,12 +11,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from gateway import responses
-from gateway.bodies import body_problem
-from gateway.es_bodies import EsBodyError, parse_saml_logout
+from gateway.es_bodies import parse_saml_logout
 from gateway.http import Decision, Forward, Request, Respond, json_response
 from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
+from gateway.logouts.request_body import BodyRefused, read_body
 from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
 from gateway.routes import SAML_LOGOUT
 from gateway.saml.learn import NameID
@@ -69,13 +69,9 @@ class SamlLogout(RouteFamily):
     async def logout(self, req: Request) -> Decision:
         kit = self.kit
         try:
-            problem = body_problem(req, kit.config.limits.max_body_bytes)
-            if problem is not None:
-                raise problem  # 413/415 are answers on a logout route: audited too
-            body = parse_saml_logout(req.body)
-        except EsBodyError as exc:
-            refusal = responses.es_error(exc.status, exc.error_type, exc.reason)
-            return await kit.invalid_request(req, SAML_LOGOUT, refusal, exc.reason)
+            body = await read_body(kit, req, SAML_LOGOUT, parse_saml_logout)
+        except BodyRefused as bad_body:
+            return bad_body.answer
 
         now = kit.clock()
         tokens = [(body.token, "token")]

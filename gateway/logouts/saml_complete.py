@@ -20,8 +20,9 @@ from gateway.es_slo_bodies import CompleteBody, parse_saml_complete
 from gateway.http import Decision, Forward, Request, Respond, json_response
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit, LogoutResult
+from gateway.logouts.request_body import BodyRefused, read_body
 from gateway.logouts.saml import LOGOUT_REQUEST_TTL
-from gateway.logouts.saml_idp import BodyRefused, once_key, read_body, refuse
+from gateway.logouts.saml_idp import once_key, refuse
 from gateway.routes import SAML_COMPLETE
 from gateway.saml.idp_keys import verify_redirect
 from gateway.saml.post_binding import decode_post_message, verify_enveloped
@@ -55,8 +56,8 @@ class SamlComplete(RouteFamily):
         kit = self.kit
         try:
             body = await read_body(kit, req, SAML_COMPLETE, parse_saml_complete)
-        except BodyRefused as refused:
-            return refused.answer
+        except BodyRefused as bad_body:
+            return bad_body.answer
         now = kit.clock()
         try:
             msg = self._verified_response(body, now)

@@ -27,7 +27,8 @@ from gateway.http import Decision, Forward, Request, Respond, json_response
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.logouts.once import remember_once
-from gateway.logouts.saml_idp import BodyRefused, once_key, read_body, refuse
+from gateway.logouts.request_body import BodyRefused, read_body
+from gateway.logouts.saml_idp import once_key, refuse
 from gateway.principals import saml_name_id_key, saml_session_key
 from gateway.routes import SAML_INVALIDATE
 from gateway.saml.idp_keys import verify_redirect
@@ -71,8 +72,8 @@ class SamlInvalidate(RouteFamily):
         kit = self.kit
         try:
             body = await read_body(kit, req, SAML_INVALIDATE, parse_saml_invalidate)
-        except BodyRefused as refused:
-            return refused.answer
+        except BodyRefused as bad_body:
+            return bad_body.answer
         now = kit.clock()
         saml = kit.config.saml
         try:

@@ -22,13 +22,13 @@ from dataclasses import replace
 
 from gateway import responses
 from gateway.audit import AuditEvent
-from gateway.bodies import body_problem
 from gateway.credentials import TOKEN, Credential
 from gateway.es_bodies import EsBodyError
 from gateway.http import Decision, Forward, Request, Respond, Response, json_response
 from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
+from gateway.logouts.request_body import BodyRefused, read_body
 from gateway.logouts.token_lineage import named_tokens, token_outcome
 from gateway.principals import realm_key, realm_user_key, user_key
 from gateway.store import StoreError
@@ -60,13 +60,9 @@ class TokenInvalidate(RouteFamily):
     async def handle(self, route: str, req: Request) -> Decision:
         kit = self.kit
         try:
-            problem = body_problem(req, kit.config.limits.max_body_bytes)
-            if problem is not None:
-                raise problem
-            body = parse_invalidate_token(req.body)
-        except EsBodyError as exc:
-            refusal = responses.es_error(exc.status, exc.error_type, exc.reason)
-            return await kit.invalid_request(req, TOKEN_INVALIDATE, refusal, exc.reason)
+            body = await read_body(kit, req, TOKEN_INVALIDATE, parse_invalidate_token)
+        except BodyRefused as bad_body:
+            return bad_body.answer
         if body.token is None:
             # The caller's credentials are the authority for this one: never a revoked one.
             try:
