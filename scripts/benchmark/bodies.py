@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from typing import Any
 from .configs import gateway_config, write_config
 from .processes import BIN, ROOT, Procs, bench_subcommand, free_port, wait_port
 from .procfs import pin, pin_process, rss_mb
+from .services import nginx_binary, start_nginx
 from .stats import median
 
 MB = 1024 * 1024
@@ -45,9 +45,7 @@ def start_bodies_upstream(
     procs: Procs, tmp: Path, cpus: str | None, use_nginx: bool
 ) -> tuple[int, str]:
     port = free_port()
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
-    )
+    nginx = nginx_binary()
     if nginx and use_nginx:
         ndir = tmp / "nginx-bodies"
         (ndir / "www" / "upload").mkdir(parents=True)
@@ -55,42 +53,21 @@ def start_bodies_upstream(
             block = os.urandom(MB)
             for _ in range(SIZE // MB):
                 f.write(block)
-        conf = ndir / "nginx.conf"
-        conf.write_text(
-            f"""
-worker_processes 1;
-daemon off;
-master_process off;
-pid {ndir}/nginx.pid;
-error_log {ndir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile on;
-  client_body_temp_path {ndir}/body;
-  proxy_temp_path {ndir}/proxy;
-  fastcgi_temp_path {ndir}/fastcgi;
-  uwsgi_temp_path {ndir}/uwsgi;
-  scgi_temp_path {ndir}/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    root {ndir}/www;
-    location /upload/ {{ dav_methods PUT; client_max_body_size 0; }}
-    location = /download {{ default_type application/octet-stream; }}
-  }}
-}}
-"""
-        )
-        proc = procs.start(
-            [*pin(cpus), nginx, "-p", str(ndir), "-c", str(conf), "-e", str(ndir / "error.log")],
+        started = start_nginx(
+            procs,
+            nginx,
+            ndir,
+            port,
+            cpus,
             tmp / "nginx-bodies.log",
+            http="sendfile on;",
+            server=f"root {ndir}/www;\n"
+            "    location /upload/ { dav_methods PUT; client_max_body_size 0; }\n"
+            "    location = /download { default_type application/octet-stream; }",
         )
-        try:
-            wait_port(port, proc, 10)
+        if started is not None:
             return port, "nginx (dav PUT / sendfile)"
-        except RuntimeError:
-            procs.stop(proc)
-            port = free_port()
+        port = free_port()
     argv = [sys.executable, str(ROOT / "scripts" / "bodies_upstream.py"), "--port", str(port)]
     proc = procs.start([*pin(cpus), *argv], tmp / "bodies-upstream.log")
     wait_port(port, proc, 10)

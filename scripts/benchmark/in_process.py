@@ -165,13 +165,37 @@ async def seed_redis(url: str, revocations: int) -> None:
 # In-process figures
 
 
+def passthrough_hook_call(addon: Any) -> Callable[[], Awaitable[None]]:
+    """One call of the addon's `request` hook on the same passthrough flow (a
+    browser's cookies + bearer, not revoked), as mitmproxy calls it."""
+    from mitmproxy import http as mhttp
+    from mitmproxy.test import tflow
+
+    from gateway.mitm import HANDLED
+
+    flow = tflow.tflow(
+        req=mhttp.Request.make(
+            "GET",
+            f"http://manager.cluster.example:28443{PASS_PATH}",
+            headers=mhttp.Headers(
+                [(k.encode(), v.encode()) for k, v in browser_headers(PASS_COOKIE, PASS_BEARER)]
+            ),
+        )
+    )
+
+    async def call() -> None:
+        flow.metadata.pop(HANDLED, None)
+        await addon.request(flow)
+        assert flow.response is None
+
+    return call
+
+
 async def in_process_figures(
     tmp: Path, keys: dict[str, Path], n_big: int, quick: bool, redis_url: str | None
 ) -> dict[str, Any]:
     """Per-call figures of the gateway's code in this process: the request hook
     on 10 and `n_big` revocations, the memory and Redis stores, the logouts."""
-    from mitmproxy import http as mhttp
-    from mitmproxy.test import tflow
 
     from gateway.audit import AuditLog
     from gateway.audit.flood import FloodLimitedAudit
@@ -179,7 +203,7 @@ async def in_process_figures(
     from gateway.credentials import Fingerprinter
     from gateway.engine import Gateway
     from gateway.http import Forward, Request, Respond
-    from gateway.mitm import HANDLED, LogoutGateway
+    from gateway.mitm import LogoutGateway
     from gateway.runtime import Runtime
     from gateway.saml.redirect_binding import Signer
     from gateway.store import Revocation
@@ -240,22 +264,7 @@ async def in_process_figures(
     # the mitmproxy-level hook, on a flow
     def mitm_hook(g: Any, s: Any) -> Callable[[], Awaitable[None]]:
         addon = LogoutGateway(Runtime(cfg, g, s, audit_off, FloodLimitedAudit(audit_off, 60)))
-        flow = tflow.tflow(
-            req=mhttp.Request.make(
-                "GET",
-                f"http://manager.cluster.example:28443{PASS_PATH}",
-                headers=mhttp.Headers(
-                    [(k.encode(), v.encode()) for k, v in browser_headers(PASS_COOKIE, PASS_BEARER)]
-                ),
-            )
-        )
-
-        async def call() -> None:
-            flow.metadata.pop(HANDLED, None)
-            await addon.request(flow)
-            assert flow.response is None
-
-        return call
+        return passthrough_hook_call(addon)
 
     def distinct_reqs(tag: str, count: int) -> list[Request]:
         return [

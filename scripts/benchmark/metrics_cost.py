@@ -20,15 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .configs import gateway_config
-from .in_process import open_sqlite
+from .in_process import open_sqlite, passthrough_hook_call
 from .stats import median
 from .timing import timed_paired
-from .workload import PASS_BEARER, PASS_COOKIE, PASS_PATH, browser_headers
 
 
 async def metrics_cost(tmp: Path, quick: bool) -> dict[str, Any]:
-    from mitmproxy import http as mhttp
-    from mitmproxy.test import tflow
 
     from gateway.audit import AuditLog, CountingAudit
     from gateway.audit.flood import FloodLimitedAudit
@@ -36,7 +33,7 @@ async def metrics_cost(tmp: Path, quick: bool) -> dict[str, Any]:
     from gateway.engine import Gateway
     from gateway.http import FORWARD
     from gateway.metrics import Metrics
-    from gateway.mitm import HANDLED, LogoutGateway
+    from gateway.mitm import LogoutGateway
     from gateway.runtime import Runtime
     from gateway.store import MeasuredStore, Revocation
 
@@ -73,22 +70,7 @@ async def metrics_cost(tmp: Path, quick: bool) -> dict[str, Any]:
         the_store = MeasuredStore(store, metrics) if measured else store
         gateway = Gateway(cfg, the_store, CountingAudit(flood, metrics), fingerprint)
         addon = LogoutGateway(Runtime(cfg, gateway, the_store, audit, flood, metrics=metrics))
-        flow = tflow.tflow(
-            req=mhttp.Request.make(
-                "GET",
-                f"http://manager.cluster.example:28443{PASS_PATH}",
-                headers=mhttp.Headers(
-                    [(k.encode(), v.encode()) for k, v in browser_headers(PASS_COOKIE, PASS_BEARER)]
-                ),
-            )
-        )
-
-        async def call() -> None:
-            flow.metadata.pop(HANDLED, None)
-            await addon.request(flow)
-            assert flow.response is None
-
-        return call
+        return passthrough_hook_call(addon)
 
     on_metrics = Metrics()
     paired = await timed_paired(

@@ -16,20 +16,29 @@ from .procfs import pin
 from .workload import UPSTREAM_BODY
 
 
-def start_upstream(
-    procs: Procs, tmp: Path, cpus: str | None, use_nginx: bool = True
-) -> tuple[int, str]:
-    """Port and description of a running upstream that answers every request 200."""
-    port = free_port()
-    nginx = shutil.which("nginx") or (
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or (
         "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
     )
-    if nginx and use_nginx:
-        ndir = tmp / "nginx"
-        ndir.mkdir()
-        conf = ndir / "nginx.conf"
-        conf.write_text(
-            f"""
+
+
+def start_nginx(
+    procs: Procs,
+    nginx: str,
+    ndir: Path,
+    port: int,
+    cpus: str | None,
+    log: Path,
+    *,
+    http: str,
+    server: str,
+) -> subprocess.Popen[bytes] | None:
+    """nginx in the foreground, files under `ndir`, listening on `port` with
+    `http` directives and a `server` block body; None if it did not come up."""
+    ndir.mkdir(parents=True, exist_ok=True)
+    conf = ndir / "nginx.conf"
+    conf.write_text(
+        f"""
 worker_processes 1;
 daemon off;
 master_process off;
@@ -43,28 +52,47 @@ http {{
   fastcgi_temp_path {ndir}/fastcgi;
   uwsgi_temp_path {ndir}/uwsgi;
   scgi_temp_path {ndir}/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
+  {http}
   server {{
     listen 127.0.0.1:{port};
-    location / {{ default_type application/json; return 200 '{UPSTREAM_BODY.decode()}'; }}
+    {server}
   }}
 }}
 """
-        )
-        proc = procs.start(
-            [*pin(cpus), nginx, "-p", str(ndir), "-c", str(conf), "-e", str(ndir / "error.log")],
+    )
+    proc = procs.start(
+        [*pin(cpus), nginx, "-p", str(ndir), "-c", str(conf), "-e", str(ndir / "error.log")], log
+    )
+    try:
+        wait_port(port, proc, 10)
+    except RuntimeError:
+        procs.stop(proc)
+        return None
+    return proc
+
+
+def start_upstream(
+    procs: Procs, tmp: Path, cpus: str | None, use_nginx: bool = True
+) -> tuple[int, str]:
+    """Port and description of a running upstream that answers every request 200."""
+    port = free_port()
+    nginx = nginx_binary()
+    if nginx and use_nginx:
+        started = start_nginx(
+            procs,
+            nginx,
+            tmp / "nginx",
+            port,
+            cpus,
             tmp / "nginx.log",
+            http="keepalive_requests 100000000;\n  keepalive_timeout 300s;",
+            server="location / { default_type application/json; "
+            f"return 200 '{UPSTREAM_BODY.decode()}'; }}",
         )
-        try:
-            wait_port(port, proc, 10)
-            return (
-                port,
-                f"nginx ({subprocess.run([nginx, '-v'], capture_output=True, text=True).stderr.strip()})",
-            )
-        except RuntimeError:
-            procs.stop(proc)
-            port = free_port()
+        if started is not None:
+            version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+            return port, f"nginx ({version})"
+        port = free_port()
     proc = procs.start(
         [*pin(cpus), *bench_subcommand("upstream", "--port", str(port))],
         tmp / "upstream.log",
