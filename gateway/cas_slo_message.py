@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import base64
 import re
-import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl
 
-import defusedxml
-import defusedxml.ElementTree as DET
-
 from gateway.saml.redirect_binding import inflate_b64
+from gateway.untrusted_xml import PROBLEM_WORDS, UntrustedXMLError, parse_untrusted
 
 FIELD = "logoutRequest"
 MAX_XML_BYTES = 64 * 1024
@@ -65,13 +62,9 @@ def tickets_from_xml(xml: bytes) -> tuple[str, ...]:
     if len(xml) > MAX_XML_BYTES:
         raise CasSloError(f"logoutRequest larger than {MAX_XML_BYTES} bytes")
     try:
-        root = DET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as exc:
-        raise CasSloError(f"logoutRequest refused: {type(exc).__name__}") from exc
-    except ET.ParseError as exc:
-        raise CasSloError(f"logoutRequest is not well-formed XML: {exc}") from exc
-    except (LookupError, ValueError) as exc:
-        raise CasSloError(f"logoutRequest has an unusable encoding: {type(exc).__name__}") from exc
+        root = parse_untrusted(xml)
+    except UntrustedXMLError as exc:
+        raise CasSloError(f"logoutRequest {PROBLEM_WORDS[exc.kind]}: {exc.detail}") from exc
     if _local(root.tag) != "LogoutRequest":
         raise CasSloError("logoutRequest is not a LogoutRequest")
     tickets: list[str] = []

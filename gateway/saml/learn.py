@@ -15,10 +15,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-import defusedxml
-import defusedxml.ElementTree as DET
-
 from gateway.saml.xml import SAML_NS, SAMLP_NS, q
+from gateway.untrusted_xml import PROBLEM_WORDS, UntrustedXMLError, parse_untrusted
 
 MAX_VALUE_CHARS = 1024
 _B64_WHITESPACE = re.compile(r"[ \t\r\n]+")
@@ -89,17 +87,11 @@ def _decode(content_b64: str, max_xml_bytes: int) -> bytes:
 
 def _parse(raw: bytes) -> ET.Element:
     try:
-        root: ET.Element = DET.fromstring(
-            raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except defusedxml.DefusedXmlException as e:
-        raise SAMLParseError(f"SAML Response refused: {type(e).__name__}") from e
-    except ET.ParseError as e:
-        raise SAMLParseError(f"SAML Response is not well-formed XML: {e}") from e
-    except (LookupError, ValueError) as e:
-        # expat on an XML declaration naming an unknown or multi-byte encoding
-        raise SAMLParseError(f"SAML Response has an unusable encoding: {type(e).__name__}") from e
-    return root
+        return parse_untrusted(raw)
+    except UntrustedXMLError as e:
+        # (an unusable encoding: expat on an XML declaration naming an unknown
+        # or multi-byte encoding)
+        raise SAMLParseError(f"SAML Response {PROBLEM_WORDS[e.kind]}: {e.detail}") from e
 
 
 def _name_id(assertion: ET.Element) -> NameID | None:

@@ -19,16 +19,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-import defusedxml
-import defusedxml.ElementTree as DET
 from cryptography import x509
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway.saml.redirect_binding import SignatureError
 from gateway.saml.xml import DS_NS, q
+from gateway.untrusted_xml import REFUSED, UntrustedXMLError, parse_untrusted
 
 _B64_WHITESPACE = re.compile(r"[ \t\r\n]+")
 # Enveloped at the root: the Signature is a child of the root element.
@@ -56,10 +54,10 @@ def verify_enveloped(xml: bytes, certificates: Sequence[x509.Certificate]) -> by
     a signature by another key, SHA-1, a reference to anything but the root,
     DTDs or entities."""
     try:
-        root = DET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as exc:
-        raise SignatureError(f"message refused: {type(exc).__name__}") from exc
-    except (ET.ParseError, LookupError, ValueError) as exc:
+        root = parse_untrusted(xml)
+    except UntrustedXMLError as exc:
+        if exc.kind == REFUSED:
+            raise SignatureError(f"message refused: {exc.detail}") from exc
         raise SignatureError("message is not well-formed XML") from exc
     root_id = root.get("ID")
     if not root_id:
@@ -83,8 +81,8 @@ def verify_enveloped(xml: bytes, certificates: Sequence[x509.Certificate]) -> by
     else:
         raise error
     try:
-        covered = DET.fromstring(signed, forbid_dtd=True, forbid_entities=True)
-    except (defusedxml.DefusedXmlException, ET.ParseError, ValueError) as exc:
+        covered = parse_untrusted(signed)
+    except UntrustedXMLError as exc:
         raise SignatureError("signed part is not readable") from exc
     if covered.tag != root.tag or covered.get("ID") != root_id:
         raise SignatureError("the signature does not cover the message root")
