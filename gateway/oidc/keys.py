@@ -35,8 +35,9 @@ def load_logout_token_verifier(config: Config) -> LogoutTokenVerifier | None:
     ring = KeyRing.bind(keys, PUBLIC_KEY_ALGORITHMS)
     if not ring.algorithms_with_keys:  # pragma: no cover - every loaded key fits one
         raise ValueError(f"oidc.jwks_file: {oidc.jwks_file}: no key fits a signature algorithm")
-    if oidc.issuer is None or oidc.client_id is None:
+    if not oidc.verifies_logout_tokens():
         return None  # checked, but the route stays inactive (the config says why)
+    assert oidc.issuer is not None and oidc.client_id is not None  # what that means
     return LogoutTokenVerifier(
         ring, issuer=oidc.issuer, client_id=oidc.client_id, leeway=config.saml.clock_skew
     )
