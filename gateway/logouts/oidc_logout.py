@@ -7,15 +7,12 @@ RP-initiated logout redirect to `oidc.end_session_url` (short_circuit).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from gateway import responses
 from gateway.http import Decision, Forward, Request, Respond, json_response
-from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.logouts.request_body import BodyRefused, read_body
-from gateway.logouts.token_lineage import MixedSessions, named_tokens, token_outcome
+from gateway.logouts.token_lineage import MixedSessions, revoke_named
 from gateway.oidc.end_session import end_session_redirect
 from gateway.store import StoreError
 from gateway.token_api_bodies import parse_oidc_logout
@@ -45,21 +42,16 @@ class OidcLogout(RouteFamily):
         if body.refresh_token:
             tokens.append((body.refresh_token, "refresh_token"))
         try:
-            logout = await named_tokens(kit, tokens, now)
-            fingerprints = [c.fingerprint for c in logout.creds]
-            if forward and (
-                refused := await refuse_revoked_carrier(kit, req, OIDC_LOGOUT, fingerprints)
-            ):
-                return refused
-            revoked_before = await kit.store.revoked(fingerprints, now)
-            done = await kit.revoke(logout.creds, revoked_before=revoked_before)
+            revoked = await revoke_named(kit, req, OIDC_LOGOUT, tokens, now, forward=forward)
         except MixedSessions:
             reason = "the refresh token does not belong to the access token's session"
             refusal = responses.es_error(400, "illegal_argument_exception", reason)
             return await kit.invalid_request(req, OIDC_LOGOUT, refusal, reason)
         except StoreError as exc:
             return await kit.store_failed_logout(req, OIDC_LOGOUT, "manual", exc)
-        done = replace(done, outcome=token_outcome(logout, revoked_before))
+        if isinstance(revoked, Respond):
+            return revoked
+        logout, done = revoked.logout, revoked.done
 
         answer: Respond | None = None
         if not forward:

@@ -29,7 +29,7 @@ from gateway.logouts.carried import refuse_revoked_carrier
 from gateway.logouts.family import RouteFamily
 from gateway.logouts.kit import LogoutKit
 from gateway.logouts.request_body import BodyRefused, read_body
-from gateway.logouts.token_lineage import named_tokens, token_outcome
+from gateway.logouts.token_lineage import revoke_named
 from gateway.principals import realm_key, realm_user_key, user_key
 from gateway.store import StoreError
 from gateway.token_api_bodies import InvalidateBody, parse_invalidate_token
@@ -81,18 +81,15 @@ class TokenInvalidate(RouteFamily):
         now = kit.clock()
         forward = kit.mode(TOKEN_INVALIDATE) == "forward"
         try:
-            logout = await named_tokens(kit, [(token, field)], now)
-            fingerprints = [c.fingerprint for c in logout.creds]
-            if forward and (
-                refused := await refuse_revoked_carrier(kit, req, TOKEN_INVALIDATE, fingerprints)
-            ):
-                return refused
-            revoked_before = await kit.store.revoked(fingerprints, now)
-            done = await kit.revoke(logout.creds, revoked_before=revoked_before)
+            revoked = await revoke_named(
+                kit, req, TOKEN_INVALIDATE, [(token, field)], now, forward=forward
+            )
         except StoreError as exc:
             return await kit.store_failed_logout(req, TOKEN_INVALIDATE, REASON, exc)
-        outcome = token_outcome(logout, revoked_before)
-        done = replace(done, outcome=outcome)
+        if isinstance(revoked, Respond):
+            return revoked
+        logout, revoked_before, done = revoked.logout, revoked.revoked_before, revoked.done
+        outcome = done.outcome
         answer: Respond | None = None
         if not forward:
             tokens = [c.fingerprint for c in logout.creds if c.kind == TOKEN]

@@ -8,13 +8,22 @@ too. Shared by the routes that take tokens in their body (`saml_logout`,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.credentials import TOKEN, Credential
-from gateway.logouts.kit import LogoutKit
+from gateway.http import Request, Respond
+from gateway.logouts.carried import refuse_revoked_carrier
+from gateway.logouts.kit import LogoutKit, LogoutResult
 from gateway.store import TokenRecord
 
-__all__ = ["MixedSessions", "TokenLogout", "named_tokens", "token_outcome"]
+__all__ = [
+    "MixedSessions",
+    "NamedRevocation",
+    "TokenLogout",
+    "named_tokens",
+    "revoke_named",
+    "token_outcome",
+]
 
 
 class MixedSessions(Exception):
@@ -60,3 +69,32 @@ def token_outcome(logout: TokenLogout, revoked_before: frozenset[str]) -> str:
     if logout.first in revoked_before:
         return "already_revoked"
     return "unknown_token" if logout.record is None else "success"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedRevocation:
+    logout: TokenLogout
+    revoked_before: frozenset[str]  # which of `logout.creds` were revoked already
+    done: LogoutResult  # with the token outcome
+
+
+async def revoke_named(
+    kit: LogoutKit,
+    req: Request,
+    route: str,
+    tokens: Sequence[tuple[str, str]],
+    now: float,
+    *,
+    forward: bool,
+) -> NamedRevocation | Respond:
+    """Revoke the named tokens with their lineage. When the call will be
+    forwarded, a revoked credential of the caller's own that it does not log
+    out is refused first (the Respond). Raises StoreError and MixedSessions."""
+    logout = await named_tokens(kit, tokens, now)
+    fingerprints = [c.fingerprint for c in logout.creds]
+    if forward and (refused := await refuse_revoked_carrier(kit, req, route, fingerprints)):
+        return refused
+    revoked_before = await kit.store.revoked(fingerprints, now)
+    done = await kit.revoke(logout.creds, revoked_before=revoked_before)
+    outcome = token_outcome(logout, revoked_before)
+    return NamedRevocation(logout, revoked_before, replace(done, outcome=outcome))
